@@ -1,0 +1,1 @@
+"""Answering, the Slack app and the command line."""

@@ -1,0 +1,59 @@
+"""The answering engine's small typed interface, shared by the CLI and the Slack app."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+
+@dataclass
+class Quote:
+    """An exact slice of a stored source text, with its citation."""
+
+    text: str
+    language: str | None
+    source: str
+    title: str | None
+    speaker: str | None
+    date: str | None
+    url: str | None
+    location: str  # "¶ 3" or "00:01:23"
+    start: int
+    end: int
+    score: float
+    document_id: int = 0
+    versions: list["Quote"] = field(default_factory=list)  # the same words in the document's other-language versions
+
+    def to_json(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k not in ("versions", "document_id")}
+        d["score"] = round(float(self.score), 4)
+        if self.versions:
+            d["versions"] = [v.to_json() for v in self.versions]
+        return d
+
+
+@dataclass
+class Answer:
+    question: str
+    language: str
+    found: bool
+    answer: str
+    quotes: list[Quote] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. "question truncated"
+    more: bool = False  # more quotes are available past these (offset paging)
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question,
+            "language": self.language,
+            "found": self.found,
+            "answer": self.answer,
+            "quotes": [q.to_json() for q in self.quotes],
+        }
+
+
+class Answerer(Protocol):
+    """What the CLI and the Slack app need from the engine."""
+
+    def ask(self, question: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer: ...
+
+    def quote(self, fragment: str, lang_hint: str | None = None, limit: int = 3) -> Answer: ...

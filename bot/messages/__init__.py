@@ -1,0 +1,36 @@
+"""The answer's own words, one YAML file per language. Adding a language is adding a file."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+FALLBACK = "en"
+_DIR = Path(__file__).parent
+
+
+@lru_cache(maxsize=None)
+def catalogue(lang: str) -> dict:
+    path = _DIR / f"{lang}.yaml"
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in _DIR.glob("*.yaml"))
+
+
+def t(lang: str | None, key: str, **kwargs) -> str:
+    """The message `key` in `lang`, falling back to English for a language or key not translated."""
+    text = catalogue(lang or FALLBACK).get(key) or catalogue(FALLBACK)[key]
+    return text.format(**kwargs) if kwargs else text
+
+
+def language_name(code: str | None, in_lang: str | None) -> str:
+    """Name of language `code`, written in `in_lang` (falls back to English, then the code)."""
+    if not code:
+        return "?"
+    names = catalogue(in_lang or FALLBACK).get("lang_names") or {}
+    return names.get(code) or (catalogue(FALLBACK).get("lang_names") or {}).get(code) or code

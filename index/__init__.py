@@ -1,0 +1,1 @@
+"""The transcript index: ingest, chunking, embedding, store and search."""
