@@ -1,0 +1,337 @@
+"""The answering engine: questions in, verified verbatim quotes with citations out.
+
+It loads the embedding model once, reads whichever index generation is live (switching to a new
+one as soon as it is published, while questions in flight finish on theirs), and never lets a
+quote out that is not an exact slice of the stored source text.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from index.embedder import Embedder, load_embedder
+from index.language import detect_language
+from index.search import Hit, dense_search, fts_query, hybrid_search, idf
+from index.settings import IndexSettings, get_settings
+from index.store import Generation, current_name, open_current
+from index.textnorm import fold, normalize, stems, words
+
+from .answer_types import Answer, Quote
+from .compose import compose
+from .question import clean
+from .quotes import (
+    SentenceRow,
+    extend,
+    make_quote,
+    passage_sentences,
+    sentence_rows,
+    versions_of,
+)
+
+log = logging.getLogger(__name__)
+
+# Calibrated on ../shared/dev-questions.jsonl (see scripts/eval and the README): the best passage's
+# cosine with the question must reach this, or its words must be found in it.
+MIN_DENSE = 0.80
+MIN_LEXICAL = 0.55
+QUOTE_MIN_SCORE = 80.0  # rapidfuzz 0-100: below this a pasted fragment is "not found"
+CANDIDATES = 40
+
+
+class Engine:
+    """Implements bot.answer_types.Answerer over an index folder."""
+
+    def __init__(self, settings: IndexSettings, embedder: Embedder | None = None):
+        self.settings = settings
+        self.index_dir = settings.index_dir
+        self.embedder = embedder or load_embedder(settings)
+        self._lock = threading.Lock()
+        self._embed_lock = threading.Lock()
+        self._gen: Generation | None = None
+        self._refs: dict[str, int] = {}
+        self._retired: dict[str, Generation] = {}
+        self._speakers: dict[str, list[tuple[str, str]]] = {}
+
+    @classmethod
+    def open(cls, index_dir: Path | None = None, settings: IndexSettings | None = None,
+             embedder: Embedder | None = None) -> "Engine":
+        settings = settings or get_settings()
+        if index_dir is not None:
+            settings = settings.model_copy(update={"index": Path(index_dir)})
+        engine = cls(settings, embedder)
+        with engine.generation() as gen:  # raises IndexMissing / ModelMismatch now, not at the first question
+            found = gen.identity()
+            if found is not None and found.model != engine.embedder.name:
+                from index.errors import ModelMismatch
+
+                raise ModelMismatch(
+                    f"the index at {engine.index_dir} was built with {found.model!r}, "
+                    f"but the model in use is {engine.embedder.name!r}: set ONRECORD_MODEL to the index's model "
+                    "or rebuild the index."
+                )
+        return engine
+
+    # -- index generations ---------------------------------------------------------------------
+    @contextmanager
+    def generation(self):
+        """The live generation for the length of one question (hot swap between questions)."""
+        with self._lock:
+            name = current_name(self.index_dir)
+            if self._gen is None or (name is not None and name != self._gen.name):
+                new = open_current(self.index_dir)
+                old, self._gen = self._gen, new
+                self._refs.setdefault(new.name, 0)
+                if old is not None:
+                    if self._refs.get(old.name, 0) == 0:
+                        old.close()
+                        self._refs.pop(old.name, None)
+                    else:
+                        self._retired[old.name] = old
+            gen = self._gen
+            self._refs[gen.name] += 1
+        try:
+            yield gen
+        finally:
+            with self._lock:
+                self._refs[gen.name] -= 1
+                if gen.name in self._retired and self._refs[gen.name] == 0:
+                    self._retired.pop(gen.name).close()
+                    self._refs.pop(gen.name, None)
+
+    @property
+    def generation_name(self) -> str | None:
+        return self._gen.name if self._gen else None
+
+    def close(self) -> None:
+        with self._lock:
+            for g in [self._gen, *self._retired.values()]:
+                if g is not None:
+                    g.close()
+            self._gen, self._retired, self._refs = None, {}, {}
+
+    def _embed_query(self, text: str) -> np.ndarray:
+        with self._embed_lock:
+            return self.embedder.embed_queries([text])[0]
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        with self._embed_lock:
+            return self.embedder.embed_passages(texts)
+
+    def _language(self, text: str, hint: str | None) -> str:
+        lang, _conf = detect_language(text, self.settings.languages, hint=hint)
+        return lang or (hint if hint else "en")
+
+    # -- ask -----------------------------------------------------------------------------------
+    def ask(self, question: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer:
+        q = clean(question)
+        lang = self._language(q.text, lang_hint) if not q.empty else (lang_hint or "en")
+        notes = [("truncated", {"n": q.truncated_at})] if q.truncated_at else []
+        if q.empty:
+            return compose(question, lang, [], kind="empty", notes=notes)
+        qvec = self._embed_query(q.text)
+        with self.generation() as gen:
+            hits = hybrid_search(gen, qvec, q.text, lang, k=CANDIDATES)
+            hits = self._boost_speakers(gen, q.text, hits)
+            if not hits or not self._answerable(gen, q.text, lang, hits):
+                return compose(question, lang, [], kind="ask", notes=notes)
+            quotes = self._quotes_for(gen, q.text, lang, qvec, hits, want=offset + limit + 1)
+        more = len(quotes) > offset + limit
+        return compose(question, lang, quotes[offset : offset + limit], kind="ask", notes=notes, more=more)
+
+    def _answerable(self, gen: Generation, question: str, lang: str, hits: list[Hit]) -> bool:
+        best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
+        if best_dense >= MIN_DENSE:
+            return True
+        return self._lexical_coverage(gen, question, lang, hits[0].passage_id) >= MIN_LEXICAL
+
+    def _lexical_coverage(self, gen: Generation, question: str, lang: str, passage_id: int) -> float:
+        """Share of the question's information (idf-weighted stems) found in the passage."""
+        row = gen.db.execute("SELECT stems FROM passages_fts WHERE rowid = ?", (passage_id,)).fetchone()
+        if row is None:
+            return 0.0
+        q_terms = [t for t in dict.fromkeys(stems(question, lang)) if len(t) > 1]
+        if not q_terms:
+            return 0.0
+        weights = idf(gen, q_terms)
+        have = set(row[0].split())
+        total = sum(weights.values()) or 1.0
+        return sum(w for t, w in weights.items() if t in have) / total
+
+    def _speaker_index(self, gen: Generation) -> list[tuple[str, str]]:
+        if gen.name not in self._speakers:
+            names = [r[0] for r in gen.db.execute("SELECT DISTINCT speaker FROM passages WHERE speaker IS NOT NULL")]
+            keys = []
+            for name in names:
+                parts = [w for w in words(name) if len(w) >= 4]
+                if parts:
+                    keys.append((parts[-1], name))
+            self._speakers = {gen.name: keys}
+        return self._speakers[gen.name]
+
+    def _boost_speakers(self, gen: Generation, question: str, hits: list[Hit]) -> list[Hit]:
+        """A question naming a speaker prefers that speaker's own words."""
+        qwords = set(words(question))
+        named = {name for surname, name in self._speaker_index(gen) if surname in qwords}
+        if not named or not hits:
+            return hits
+        ids = [h.passage_id for h in hits]
+        marks = ",".join("?" * len(ids))
+        speaker_of = dict(gen.db.execute(f"SELECT id, speaker FROM passages WHERE id IN ({marks})", ids).fetchall())
+        bonus = 1.0 / 61
+        for h in hits:
+            if speaker_of.get(h.passage_id) in named:
+                h.score += bonus
+        return sorted(hits, key=lambda h: -h.score)
+
+    def _sentence_scores(self, gen: Generation, question: str, lang: str, qvec: np.ndarray,
+                         sents: list[SentenceRow], doc_lang: str | None) -> dict[int, float]:
+        """How well each sentence answers: idf-weighted overlap of stems; by embedding when the words
+        do not meet (a question in another language than the passage)."""
+        q_terms = set(stems(question, doc_lang or lang)) | set(stems(question, lang))
+        weights = idf(gen, list(q_terms))
+        scores = {}
+        for s in sents:
+            have = set(stems(gen_text(gen, s), doc_lang))
+            scores[s.id] = sum(w for t, w in weights.items() if t in have and len(t) > 1)
+        best = max(scores.values(), default=0.0)
+        total = sum(weights.values()) or 1.0
+        if best / total < 0.3 and len(sents) > 1:
+            vecs = self._embed_texts([gen_text(gen, s) for s in sents])
+            sims = vecs @ qvec
+            scores = {s.id: float(v) for s, v in zip(sents, sims)}
+        return scores
+
+    def _quotes_for(self, gen: Generation, question: str, lang: str, qvec: np.ndarray,
+                    hits: list[Hit], want: int) -> list[Quote]:
+        quotes: list[Quote] = []
+        seen_docs: set[int] = set()
+        seen_text: set[str] = set()
+        for h in hits[: CANDIDATES]:
+            sents = passage_sentences(gen, h.passage_id)
+            if not sents:
+                continue
+            doc_lang = gen.db.execute("SELECT language FROM documents WHERE id = ?", (sents[0].doc_id,)).fetchone()[0]
+            group = self._version_group(gen, sents[0].doc_id)
+            if group & seen_docs:
+                continue
+            scores = self._sentence_scores(gen, question, lang, qvec, sents, doc_lang)
+            best = max(sents, key=lambda s: (scores.get(s.id, 0.0), -s.start))
+            chosen = extend(gen, best, scores)
+            versions = versions_of(gen, chosen)
+            main = chosen
+            if doc_lang != lang:  # quote the version in the question's language where one exists
+                for doc_id, vs in versions.items():
+                    if gen.db.execute("SELECT language FROM documents WHERE id = ?", (doc_id,)).fetchone()[0] == lang:
+                        versions = {sents[0].doc_id: chosen, **{d: v for d, v in versions.items() if d != doc_id}}
+                        main = vs
+                        break
+            quote = make_quote(gen, main, h.score)
+            if quote is None:
+                continue
+            key = normalize(quote.text)
+            if key in seen_text:  # a repost of the same words: fold it
+                continue
+            quote.versions = [v for v in (make_quote(gen, vs, h.score) for vs in versions.values()) if v]
+            quotes.append(quote)
+            seen_docs |= group
+            seen_text.add(key)
+            if len(quotes) >= want:
+                break
+        return quotes
+
+    def _version_group(self, gen: Generation, doc_id: int) -> set[int]:
+        rows = gen.db.execute("SELECT doc_b FROM versions WHERE doc_a = ?", (doc_id,)).fetchall()
+        return {doc_id, *(r[0] for r in rows)}
+
+    # -- quote lookup ----------------------------------------------------------------------------
+    def quote(self, fragment: str, lang_hint: str | None = None, limit: int = 3) -> Answer:
+        q = clean(fragment)
+        lang = self._language(q.text, lang_hint) if not q.empty else (lang_hint or "en")
+        notes = [("truncated", {"n": q.truncated_at})] if q.truncated_at else []
+        if q.empty:
+            return compose(fragment, lang, [], kind="empty", notes=notes)
+        target = normalize(q.text)
+        with self.generation() as gen:
+            candidates = self._quote_candidates(gen, q.text, target)
+            scored = []
+            for s, nxt in candidates:
+                score = _fragment_score(target, s.norm)
+                if nxt is not None:
+                    joint = _fragment_score(target, s.norm + " " + nxt.norm)
+                    if joint > score + 2:
+                        scored.append((joint, [s, nxt]))
+                        continue
+                scored.append((score, [s]))
+            scored.sort(key=lambda x: -x[0])
+            quotes: list[Quote] = []
+            seen_text: set[str] = set()
+            seen_docs: set[int] = set()
+            for score, sents in scored:
+                if score < QUOTE_MIN_SCORE or len(quotes) >= limit:
+                    break
+                group = self._version_group(gen, sents[0].doc_id)
+                quote = make_quote(gen, sents, score / 100.0)
+                if quote is None:
+                    continue
+                key = normalize(quote.text)
+                if key in seen_text or (group & seen_docs and quote.language != lang):
+                    continue
+                quote.versions = [v for v in (make_quote(gen, vs, score / 100.0) for vs in versions_of(gen, sents).values()) if v]
+                quotes.append(quote)
+                seen_text.add(key)
+                seen_docs |= group
+        return compose(fragment, lang, quotes, kind="quote", notes=notes)
+
+    def _quote_candidates(self, gen: Generation, text: str, target: str):
+        """Sentences (with their successor) that may hold the fragment: exact phrase, shared words, dense."""
+        ids: list[int] = []
+        phrase = target.replace('"', "")
+        if phrase:
+            ids += [r[0] for r in gen.db.execute(
+                "SELECT rowid FROM sentences_fts WHERE sentences_fts MATCH ? LIMIT 20", (f'"{phrase}"',))]
+        query = fts_query(target.split())
+        if query:
+            ids += [r[0] for r in gen.db.execute(
+                "SELECT rowid FROM sentences_fts WHERE sentences_fts MATCH ? ORDER BY bm25(sentences_fts) LIMIT 200",
+                (query,))]
+        qvec = self._embed_query(text)
+        pids = [pid for pid, _ in dense_search(gen, qvec, 10)]
+        rows: dict[int, SentenceRow] = {}
+        if ids:
+            marks = ",".join("?" * len(ids))
+            for s in sentence_rows(gen, f"id IN ({marks})", tuple(ids)):
+                rows[s.id] = s
+        for pid in pids:
+            for s in passage_sentences(gen, pid):
+                rows.setdefault(s.id, s)
+        out = []
+        for s in rows.values():
+            nxt = gen.db.execute(
+                'SELECT id, passage_id, doc_id, start, "end", paragraph, speaker, time, norm FROM sentences '
+                "WHERE doc_id = ? AND paragraph = ? AND start > ? ORDER BY start LIMIT 1",
+                (s.doc_id, s.paragraph, s.start),
+            ).fetchone()
+            out.append((s, SentenceRow(*nxt) if nxt else None))
+        return out
+
+
+def _fragment_score(target: str, sentence_norm: str) -> float:
+    """How well a remembered fragment matches a sentence: tolerant of typos, a swapped word, and of
+    the fragment being only part of the sentence."""
+    if not sentence_norm:
+        return 0.0
+    if target in sentence_norm:
+        return 100.0
+    partial = fuzz.partial_ratio(target, sentence_norm) if len(target) <= len(sentence_norm) else fuzz.ratio(target, sentence_norm)
+    tokens = fuzz.token_set_ratio(target, sentence_norm)
+    coverage = len(target) / max(len(target), len(sentence_norm))
+    return max(partial, tokens * (0.85 + 0.15 * coverage))
+
+
+def gen_text(gen: Generation, s: SentenceRow) -> str:
+    return gen.doc_text(s.doc_id)[s.start : s.end]

@@ -1,0 +1,133 @@
+"""Cut documents into sentences and retrieval-sized passages, keeping exact character offsets.
+
+Sentences come from `sentencex` (language-aware rules for ~300 languages); their spans are found
+in the segment text so that `document.text[start:end]` is always the sentence. A passage is a run
+of whole sentences of one speaker, a few sentences long; it never crosses a change of speaker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sentencex
+
+from .document import Document, Segment
+
+CHUNKER_VERSION = "sentencex-1"
+
+
+@dataclass
+class Sentence:
+    start: int
+    end: int
+    paragraph: int  # 1-based number of the segment (paragraph) in its document
+    speaker: str | None
+    time: float | None
+
+
+@dataclass
+class Passage:
+    start: int
+    end: int
+    speaker: str | None
+    paragraph: int
+    time: float | None
+    sentences: list[Sentence]
+    context: str | None  # embedded with the passage, never quoted
+
+    def embed_text(self, doc: Document) -> str:
+        """What the model sees: who, which statement and which question, then the exact words."""
+        head = []
+        if self.speaker:
+            head.append(f"{self.speaker}:")
+        if doc.title:
+            head.append(doc.title.strip())
+        if self.context:
+            head.append(self.context.strip())
+        body = doc.text[self.start : self.end]
+        return (" ".join(head) + "\n" + body) if head else body
+
+
+def split_sentences(text: str, start: int, end: int, language: str | None) -> list[tuple[int, int]]:
+    """Spans of the sentences in text[start:end], trimmed of surrounding whitespace."""
+    chunk = text[start:end]
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    try:
+        pieces = list(sentencex.segment(language or "en", chunk))
+    except Exception:  # noqa: BLE001 - an unknown language code falls back to English rules
+        pieces = list(sentencex.segment("en", chunk))
+    for piece in pieces:
+        stripped = piece.strip()
+        if not stripped:
+            continue
+        found = chunk.find(stripped, pos)
+        if found < 0:  # the segmenter normalised something: fall back to the raw piece position
+            found = chunk.find(piece, pos)
+            if found < 0:
+                continue
+            stripped = piece
+        spans.append((start + found, start + found + len(stripped)))
+        pos = found + len(stripped)
+    # Lines inside one paragraph (e.g. bullet lists) are sentence boundaries as well.
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        cursor = s
+        while True:
+            nl = text.find("\n", cursor, e)
+            if nl < 0:
+                break
+            piece_end = nl
+            while piece_end > cursor and text[piece_end - 1].isspace():
+                piece_end -= 1
+            if piece_end > cursor:
+                out.append((cursor, piece_end))
+            cursor = nl + 1
+            while cursor < e and text[cursor].isspace():
+                cursor += 1
+        if cursor < e:
+            out.append((cursor, e))
+    return out
+
+
+def sentences_of(doc: Document) -> list[Sentence]:
+    result = []
+    for number, seg in enumerate(doc.segments, start=1):
+        for s, e in split_sentences(doc.text, seg.start, seg.end, doc.language):
+            result.append(Sentence(s, e, number, seg.speaker, seg.time))
+    return result
+
+
+def chunk_document(doc: Document, target_chars: int = 700) -> list[Passage]:
+    """Group sentences into passages of about `target_chars`, never across speakers."""
+    passages: list[Passage] = []
+    seg_of_para = {i: seg for i, seg in enumerate(doc.segments, start=1)}
+    current: list[Sentence] = []
+
+    def flush() -> None:
+        if not current:
+            return
+        first = current[0]
+        seg: Segment = seg_of_para[first.paragraph]
+        passages.append(
+            Passage(
+                start=first.start,
+                end=current[-1].end,
+                speaker=first.speaker,
+                paragraph=first.paragraph,
+                time=first.time,
+                sentences=list(current),
+                context=seg.context,
+            )
+        )
+        current.clear()
+
+    for sent in sentences_of(doc):
+        if current:
+            same_speaker = sent.speaker == current[0].speaker
+            size = sent.end - current[0].start
+            new_context = sent.paragraph != current[-1].paragraph and seg_of_para[sent.paragraph].context
+            if not same_speaker or size > target_chars or new_context:
+                flush()
+        current.append(sent)
+    flush()
+    return passages

@@ -1,0 +1,274 @@
+"""`onrecord index`: find transcript files, parse what is new or changed, embed, publish a generation."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from .chunk import CHUNKER_VERSION, chunk_document
+from .document import Document
+from .embedder import Embedder, load_embedder
+from .errors import SkipFile
+from .ingest import parse_file
+from .settings import IndexSettings
+from .store import IndexIdentity, Writer
+from .textnorm import normalize, stems
+from .versions import link_versions
+
+log = logging.getLogger(__name__)
+
+TRANSCRIPT_SUFFIXES = {".txt", ".md", ".markdown", ".srt", ".vtt", ".json"}
+SIDECAR_NAMES = {"manifest.jsonl", "manifest.csv", "metadata.csv"}
+EMBED_BATCH = 256
+
+
+@dataclass
+class IndexSummary:
+    files_seen: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    duplicates: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    kept_previous: list[str] = field(default_factory=list)  # failed to parse; previous documents kept
+    documents: int = 0  # documents written by this run
+    passages: int = 0  # passages embedded by this run
+    total_documents: int = 0
+    total_passages: int = 0
+    seconds: float = 0.0
+    generation: str | None = None
+    changed_sources: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        text = (
+            f"{self.files_seen} files seen: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.removed} removed, {self.duplicates} duplicates, {len(self.skipped)} skipped; "
+            f"{self.documents} documents and {self.passages} passages embedded "
+            f"(index: {self.total_documents} documents, {self.total_passages} passages) in {self.seconds:.1f} s"
+        )
+        return text
+
+    def skipped_lines(self) -> list[str]:
+        out = [f"skipped {src}: {reason}" for src, reason in self.skipped]
+        out += [f"kept the previous version of {src}" for src in self.kept_previous]
+        return out
+
+    def to_json(self) -> dict:
+        d = dict(self.__dict__)
+        d["skipped"] = [{"source": s, "reason": r} for s, r in self.skipped]
+        return d
+
+
+def discover(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:
+    """Transcript files under `paths`, each with None or the reason it cannot be read.
+
+    Directory symlinks are not followed (no loops); file symlinks are followed when they resolve.
+    """
+    for root in paths:
+        root = Path(root)
+        if root.is_file():
+            yield root, None
+            continue
+        if not root.exists():
+            yield root, "no such file or folder"
+            continue
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith(".") or name in SIDECAR_NAMES:
+                    continue
+                path = Path(dirpath) / name
+                if path.suffix.lower() not in TRANSCRIPT_SUFFIXES:
+                    continue
+                if path.is_symlink() and not path.exists():
+                    yield path, "broken or looping symbolic link"
+                    continue
+                yield path, None
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _Pending:
+    """Passages waiting to be embedded in one batch."""
+
+    def __init__(self, writer: Writer, embedder: Embedder, bar: tqdm | None):
+        self.writer, self.embedder, self.bar = writer, embedder, bar
+        self.ids: list[int] = []
+        self.texts: list[str] = []
+
+    def add(self, pid: int, text: str) -> None:
+        self.ids.append(pid)
+        self.texts.append(text)
+        if len(self.ids) >= EMBED_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.ids:
+            return
+        vecs = self.embedder.embed_passages(self.texts)
+        self.writer.add_vectors(self.ids, vecs)
+        if self.bar is not None:
+            self.bar.update(len(self.ids))
+        self.ids, self.texts = [], []
+
+
+def _insert_document(
+    writer: Writer, file_id: int, doc: Document, target_chars: int, pending: _Pending
+) -> tuple[int, int]:
+    """Store one document with its passages and sentences; returns (document id, passages)."""
+    db = writer.db
+    cur = db.execute(
+        'INSERT INTO documents (file_id, ordinal, title, speaker, date, language, url, kind, start, "end", text) '
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (file_id, doc.ordinal, doc.title, doc.speaker, doc.date, doc.language, doc.url, doc.kind,
+         doc.start, doc.end, doc.text),
+    )
+    doc_id = cur.lastrowid
+    passages = chunk_document(doc, target_chars)
+    for p in passages:
+        pid = db.execute(
+            'INSERT INTO passages (doc_id, start, "end", speaker, paragraph, time, context) VALUES (?,?,?,?,?,?,?)',
+            (doc_id, p.start, p.end, p.speaker, p.paragraph, p.time, p.context),
+        ).lastrowid
+        body = doc.text[p.start : p.end]
+        fts_text = " ".join(stems(" ".join(filter(None, [p.speaker, body])), doc.language))
+        db.execute("INSERT INTO passages_fts (rowid, stems) VALUES (?, ?)", (pid, fts_text))
+        for s in p.sentences:
+            norm = normalize(doc.text[s.start : s.end])
+            sid = db.execute(
+                'INSERT INTO sentences (passage_id, doc_id, start, "end", paragraph, speaker, time, norm) '
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (pid, doc_id, s.start, s.end, s.paragraph, s.speaker, s.time, norm),
+            ).lastrowid
+            db.execute("INSERT INTO sentences_fts (rowid, norm) VALUES (?, ?)", (sid, norm))
+        pending.add(pid, p.embed_text(doc))
+    return doc_id, len(passages)
+
+
+def run_index(
+    paths: list[Path],
+    settings: IndexSettings,
+    embedder: Embedder | None = None,
+    prune: bool = False,
+    progress: bool | None = None,
+    wait: float = 0,
+    on_file: Callable[[str], None] | None = None,
+) -> IndexSummary:
+    """Add or update the transcripts under `paths` in the index; publish one new generation."""
+    t0 = time.perf_counter()
+    summary = IndexSummary()
+    embedder = embedder or load_embedder(settings)
+    identity = IndexIdentity(embedder.name, embedder.dimension, f"{CHUNKER_VERSION}:{settings.passage_chars}")
+    writer = Writer(settings.index_dir, identity, wait=wait)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(desc="embedding", unit="passage", disable=not show, file=sys.stderr)
+    try:
+        db = writer.db
+        known = {r["source"]: r["sha256"] for r in db.execute("SELECT source, sha256 FROM files")}
+        by_sha: dict[str, str] = {}
+        for r in db.execute("SELECT source, sha256 FROM files WHERE duplicate_of IS NULL"):
+            by_sha.setdefault(r["sha256"], r["source"])
+        pending = _Pending(writer, embedder, bar)
+        new_docs: list[int] = []
+        max_bytes = settings.max_file_mb * 2**20
+        for path, problem in discover([Path(p) for p in paths]):
+            source = os.path.abspath(path)
+            summary.files_seen += 1
+            if on_file:
+                on_file(source)
+            if problem:
+                summary.skipped.append((source, problem))
+                continue
+            try:
+                st = path.stat()
+                if st.st_size > max_bytes:
+                    raise SkipFile(f"too large ({st.st_size / 2**20:.0f} MB; the limit is {settings.max_file_mb} MB)")
+                sha = file_sha256(path)
+            except FileNotFoundError:
+                summary.skipped.append((source, "vanished while indexing"))
+                continue
+            except OSError as exc:
+                summary.skipped.append((source, f"cannot be read ({exc.strerror or exc})"))
+                continue
+            except SkipFile as exc:
+                summary.skipped.append((source, exc.reason))
+                continue
+            if known.get(source) == sha:
+                summary.unchanged += 1
+                continue
+            original = by_sha.get(sha)
+            if original and original != source and os.path.exists(original):
+                writer.remove_file(source)
+                db.execute(
+                    "INSERT INTO files (source, sha256, size, mtime, duplicate_of, indexed_at) VALUES (?,?,?,?,?,?)",
+                    (source, sha, st.st_size, st.st_mtime, original, time.time()),
+                )
+                summary.duplicates += 1
+                continue
+            try:
+                docs = parse_file(path, source=source, languages=settings.languages, max_bytes=max_bytes)
+            except SkipFile as exc:
+                if source in known:
+                    summary.kept_previous.append(source)
+                summary.skipped.append((source, exc.reason))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not lose the rest of the run
+                log.exception("parsing %s failed", source)
+                if source in known:
+                    summary.kept_previous.append(source)
+                summary.skipped.append((source, f"could not be parsed ({type(exc).__name__}: {exc})"))
+                continue
+            if source in known:
+                writer.remove_file(source)
+                summary.updated += 1
+            else:
+                summary.added += 1
+            file_id = db.execute(
+                "INSERT INTO files (source, sha256, size, mtime, duplicate_of, indexed_at) VALUES (?,?,?,?,NULL,?)",
+                (source, sha, st.st_size, st.st_mtime, time.time()),
+            ).lastrowid
+            by_sha[sha] = source
+            summary.changed_sources.append(source)
+            for doc in docs:
+                doc_id, n = _insert_document(writer, file_id, doc, settings.passage_chars, pending)
+                summary.passages += n
+                summary.documents += 1
+                new_docs.append(doc_id)
+        pending.flush()
+        if prune:
+            for source in list(known):
+                if not os.path.exists(source):
+                    writer.remove_file(source)
+                    summary.removed += 1
+        if new_docs:
+            link_versions(writer, embedder, new_docs)
+        counts = writer.db.execute(
+            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM passages)").fetchone()
+        summary.total_documents, summary.total_passages = counts
+        changed = summary.added or summary.updated or summary.removed or summary.duplicates
+        if changed or writer.vectors.ntotal != summary.total_passages or not known:
+            summary.generation = writer.commit()
+        else:
+            writer.abort()  # nothing to publish: keep the live generation
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
