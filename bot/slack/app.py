@@ -1,0 +1,67 @@
+"""Build the Bolt app: one Web API client (with retry handlers), one `register(app, bot)` per listener module."""
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.answer_types import Answerer
+from bot.slack.runtime import OnRecordBot
+from bot.slack.settings import SlackSettings
+
+log = logging.getLogger("onrecord.slack")
+
+# One line per Slack surface. Each module has `register(app: App, bot: OnRecordBot) -> None`.
+LISTENERS = [
+    "bot.slack.listeners.mentions",
+    "bot.slack.listeners.messages",  # DMs and thread follow-ups
+    "bot.slack.listeners.commands",  # /ask, /quote
+    "bot.slack.listeners.actions",  # More quotes, Other language, 👍/👎, Share
+    "bot.slack.listeners.assistant",  # the assistant panel
+    # "bot.slack.listeners.reindex",  # /reindex and file uploads (admins: bot.settings.admins)
+]
+
+
+def make_client(settings: SlackSettings) -> WebClient:
+    return WebClient(
+        token=settings.bot_token,
+        base_url=settings.api_url,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3), ConnectionErrorRetryHandler(max_retry_count=2)],
+    )
+
+
+def build_app(settings: SlackSettings, answerer: Answerer, client: WebClient | None = None) -> App:
+    client = client or make_client(settings)
+    bot = OnRecordBot(settings, answerer)
+    app = App(
+        client=client,
+        token=client.token or settings.bot_token,
+        signing_secret=settings.signing_secret or "",
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="onrecord-listener"),
+        ignoring_self_events_enabled=True,
+    )
+    app.onrecord = bot  # type: ignore[attr-defined]  (tests, the benchmark and serve() reach the runtime here)
+
+    @app.error
+    def on_error(error, body):
+        log.exception("Slack listener failed: %s", error, exc_info=error)
+
+    for name in LISTENERS:
+        importlib.import_module(name).register(app, bot)
+
+    # Any other event we are subscribed to (file_shared before reindex exists, joins…): acknowledge
+    # and ignore, so Slack does not retry it.
+    @app.event(re.compile(".*"))
+    def ignore_other_events():
+        return None
+
+    return app
+
+
+def bot_of(app: App) -> OnRecordBot:
+    return app.onrecord  # type: ignore[attr-defined]

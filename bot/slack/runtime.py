@@ -1,0 +1,267 @@
+"""What every listener shares: the engine (opened once), background workers, de-duplication,
+the user-locale cache, recent answers (for the buttons) and the feedback store.
+
+Listeners acknowledge Slack at once and hand the slow part to `OnRecordBot.submit`; the answer
+is then posted by a worker. Any exception inside an answer is logged and turns into a short
+apology in the user's language; the bot keeps serving.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from bot.answer_types import Answer, Answerer
+from bot.feedback import FeedbackStore
+from bot.messages import t
+from bot.slack.blocks import render_answer, render_text
+from bot.slack.dedupe import Dedupe
+from bot.slack.settings import SlackSettings
+from index.errors import BadQuestion
+
+log = logging.getLogger("onrecord.slack")
+
+MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+
+
+def strip_mentions(text: str | None, bot_user_id: str | None = None) -> str:
+    """The question without the bot's mention (other mentions stay: they may be part of it)."""
+    text = text or ""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def locale_to_lang(locale: str | None) -> str | None:
+    if not locale:
+        return None
+    code = locale.replace("_", "-").split("-")[0].lower()
+    return code or None
+
+
+@dataclass
+class Where:
+    """Where an answer goes."""
+
+    channel: str
+    user: str | None = None
+    thread_ts: str | None = None  # reply in this thread
+    ephemeral: bool = False  # visible to `user` only
+    response_url: str | None = None  # for ephemeral replies where chat.postEphemeral cannot post
+    status: bool = False  # an assistant thread: show a "searching…" status while working
+
+
+class _TTLCache:
+    def __init__(self, ttl: float, max_size: int = 10_000):
+        self.ttl, self.max_size = ttl, max_size
+        self._d: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, default=None):
+        with self._lock:
+            hit = self._d.get(key)
+            if hit is None or time.monotonic() - hit[0] > self.ttl:
+                return default
+            return hit[1]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._d[key] = (time.monotonic(), value)
+            self._d.move_to_end(key)
+            while len(self._d) > self.max_size:
+                self._d.popitem(last=False)
+
+
+class OnRecordBot:
+    def __init__(self, settings: SlackSettings, answerer: Answerer):
+        self.settings = settings
+        self.answerer = answerer
+        self.jobs = ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="onrecord-job")
+        self.engine_pool = ThreadPoolExecutor(max(1, settings.engine_threads), thread_name_prefix="onrecord-engine")
+        self.dedupe = Dedupe(ttl=3600)
+        self.threads = Dedupe(ttl=7 * 24 * 3600)  # (channel, thread_ts) where the bot answered
+        self.not_our_threads = _TTLCache(ttl=300)
+        self.locales = _TTLCache(ttl=3600)
+        self.answers = _TTLCache(ttl=24 * 3600, max_size=2000)
+        self._feedback: FeedbackStore | None = None
+        self._feedback_lock = threading.Lock()
+        self.pending: set = set()
+        self._pending_lock = threading.Lock()
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    @property
+    def feedback(self) -> FeedbackStore:
+        with self._feedback_lock:
+            if self._feedback is None:
+                self._feedback = FeedbackStore(self.settings.feedback_path())
+            return self._feedback
+
+    def submit(self, fn: Callable, *args, **kwargs):
+        """Run `fn` on a worker; an exception is logged (listeners apologise themselves)."""
+
+        def run():
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                log.exception("background job failed")
+            finally:
+                with self._pending_lock:
+                    self.pending.discard(fut)
+
+        fut = self.jobs.submit(run)
+        with self._pending_lock:
+            self.pending.add(fut)
+        return fut
+
+    def idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no job is running (tests and the benchmark use it)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._pending_lock:
+                if not self.pending:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def close(self) -> None:
+        self.jobs.shutdown(wait=False, cancel_futures=True)
+        self.engine_pool.shutdown(wait=False, cancel_futures=True)
+        if self._feedback is not None:
+            self._feedback.close()
+
+    def lang_hint(self, client: WebClient, user: str | None) -> str | None:
+        """The user's Slack locale as an ISO 639-1 code (users.info with include_locale, cached)."""
+        if not user:
+            return None
+        cached = self.locales.get(user, "?")
+        if cached != "?":
+            return cached
+        lang = None
+        try:
+            resp = client.users_info(user=user, include_locale=True)
+            lang = locale_to_lang((resp.get("user") or {}).get("locale"))
+        except Exception as e:  # no users:read scope, unknown user…: no hint
+            log.info("no locale for %s: %s", user, e)
+        self.locales.put(user, lang)
+        return lang
+
+    def is_our_thread(self, client: WebClient, channel: str, thread_ts: str, bot_user_id: str | None,
+                      bot_id: str | None) -> bool:
+        """Has the bot already answered in this thread? (memory first, then conversations.replies)"""
+        if self.threads.seen((channel, thread_ts)):
+            return True
+        if self.not_our_threads.get((channel, thread_ts)):
+            return False
+        ours = False
+        try:
+            resp = client.conversations_replies(channel=channel, ts=thread_ts, limit=100)
+            for m in resp.get("messages") or []:
+                if (bot_user_id and m.get("user") == bot_user_id) or (bot_id and m.get("bot_id") == bot_id):
+                    ours = True
+                    break
+        except SlackApiError as e:
+            log.info("conversations.replies failed for %s/%s: %s", channel, thread_ts, e)
+        if ours:
+            self.threads.add((channel, thread_ts))
+        else:
+            self.not_our_threads.put((channel, thread_ts), True)
+        return ours
+
+    # ---- answering ------------------------------------------------------------------------
+
+    def run_engine(self, kind: str, question: str, lang_hint: str | None, offset: int = 0) -> Answer:
+        limit = self.settings.quotes
+
+        def call() -> Answer:
+            if kind == "quote":
+                a = self.answerer.quote(question, lang_hint=lang_hint, limit=limit + offset)
+                if offset:
+                    a.quotes = a.quotes[offset:]
+                    a.found = bool(a.quotes)
+                return a
+            return self.answerer.ask(question, lang_hint=lang_hint, limit=limit, offset=offset)
+
+        return self.engine_pool.submit(call).result()
+
+    def remember(self, answer: Answer, kind: str, offset: int) -> str:
+        answer_id = uuid.uuid4().hex[:12]
+        self.answers.put(answer_id, (answer, kind, offset))
+        return answer_id
+
+    def answer(
+        self,
+        client: WebClient,
+        where: Where,
+        question: str,
+        *,
+        kind: str = "ask",
+        lang_hint: str | None = None,
+        offset: int = 0,
+        set_status: Callable | None = None,
+        eyes_on: str | None = None,
+    ) -> dict | None:
+        """Answer `question` and post it `where`; on failure post an apology. Returns the message sent."""
+        if eyes_on:  # a visible "working on it" on the question itself
+            try:
+                client.reactions_add(channel=where.channel, timestamp=eyes_on, name="eyes")
+            except Exception as e:
+                log.info("reactions.add failed: %s", e)
+        if lang_hint is None:
+            lang_hint = self.lang_hint(client, where.user)
+        try:
+            if not question.strip():
+                raise BadQuestion("empty")
+            if set_status is not None:
+                try:
+                    set_status(t(lang_hint, "searching"))
+                except Exception as e:
+                    log.info("could not set the assistant status: %s", e)
+            answer = self.run_engine(kind, question, lang_hint, offset)
+            if offset and not answer.quotes:
+                message = render_text(t(answer.language or lang_hint, "no_more"))
+                self.post(client, where, message)
+                return message
+            answer_id = self.remember(answer, kind, offset)
+            message = render_answer(answer, kind=kind, answer_id=answer_id, offset=offset, share=where.ephemeral)
+        except BadQuestion:
+            message = render_text(t(lang_hint, "empty_question"))
+        except Exception:
+            log.exception("answering failed: %r", question[:200])
+            message = render_text(t(lang_hint, "error"))
+        self.post(client, where, message)
+        if where.thread_ts and not where.ephemeral:
+            self.threads.add((where.channel, where.thread_ts))
+        return message
+
+    def post(self, client: WebClient, where: Where, message: dict) -> None:
+        """Send `message` where it belongs; an ephemeral message falls back to the response_url."""
+        if where.ephemeral:
+            try:
+                client.chat_postEphemeral(channel=where.channel, user=where.user, thread_ts=where.thread_ts,
+                                          **message)
+                return
+            except SlackApiError as e:
+                if not where.response_url:
+                    raise
+                log.info("chat.postEphemeral failed (%s); using the response_url", e.response.get("error"))
+            WebhookClient(where.response_url).send(response_type="ephemeral", replace_original=False, **message)
+            return
+        try:
+            client.chat_postMessage(channel=where.channel, thread_ts=where.thread_ts, unfurl_links=False,
+                                    unfurl_media=False, **message)
+        except SlackApiError as e:
+            if where.response_url and e.response.get("error") in ("channel_not_found", "not_in_channel"):
+                WebhookClient(where.response_url).send(response_type="in_channel", **message)
+            else:
+                raise

@@ -1,0 +1,78 @@
+"""Fixtures of the Slack tests: the Slack stand-ins, and the real serve() over HTTP and Socket Mode.
+
+The answerer is the shared `engine` of tests/conftest.py: the real engine over a small real index.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from standin import SlackStandIn, SocketModeStandIn
+
+from bot.slack.serve import serve
+from bot.slack.settings import SlackSettings
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+@pytest.fixture()
+def standin():
+    s = SlackStandIn(locales={"USV": "sv-SE", "UEN": "en-US", "URU": "ru-RU", "UDE": "de-DE"})
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def settings(standin, tmp_path):
+    return SlackSettings(bot_token="xoxb-test", app_token="xapp-test", signing_secret=SIGNING_SECRET,
+                         api_url=standin.api_url, feedback_db=tmp_path / "feedback.sqlite3", admins=["UADMIN"])
+
+
+def _serve_in_thread(**kwargs):
+    ready = threading.Event()
+    box = {}
+
+    def on_ready(runner):
+        box["runner"] = runner
+        ready.set()
+
+    t = threading.Thread(target=lambda: box.setdefault("rc", serve(on_ready=on_ready, **kwargs)), daemon=True)
+    t.start()
+    if not ready.wait(20):
+        raise RuntimeError(f"serve() did not start: {box}")
+    return box["runner"], t
+
+
+@pytest.fixture()
+def http_bot(standin, settings, answerer):
+    """The real serve() in HTTP mode on a random port; yields the runner (.port, .app)."""
+    runner, t = _serve_in_thread(http=True, port=0, answerer=answerer, settings=settings)
+    runner.url = f"http://127.0.0.1:{runner.port}/slack/events"
+    yield runner
+    runner.stop_event.set()
+    t.join(10)
+
+
+@pytest.fixture()
+def socket_bot(standin, settings, answerer):
+    ws = SocketModeStandIn()
+    standin.ws_url = ws.url
+    runner, t = _serve_in_thread(http=False, answerer=answerer, settings=settings)
+    runner.ws = ws
+    assert ws.connected.wait(10)
+    yield runner
+    runner.stop_event.set()
+    t.join(10)
+    ws.close()
+
+
+@pytest.fixture(scope="session")
+def answerer(request):
+    """The shared real `engine`; ONRECORD_SLACK_TEMP_ENGINE=1 swaps in the temporary seed slicer."""
+    import os
+
+    if os.environ.get("ONRECORD_SLACK_TEMP_ENGINE") == "1":
+        from temp_engine import SeedSlicer
+
+        return SeedSlicer()
+    return request.getfixturevalue("engine")
