@@ -1,0 +1,124 @@
+"""Reading a transcript file into text: size and existence checks first, then UTF-8 (with or
+without BOM), then legacy encodings detected by charset-normalizer. Newlines are normalised the
+way Python's text mode does it (universal newlines), so for a UTF-8 file the returned text equals
+`open(path, encoding="utf-8").read()` exactly (a BOM stays as the character U+FEFF at 0)."""
+from __future__ import annotations
+
+import codecs
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SkipFile
+
+_SNIFF = 8192
+# Control bytes that never occur in text (TAB, LF, VT, FF, CR and ESC are allowed).
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13, 27)) + b"\x7f"
+
+
+@dataclass
+class Decoded:
+    text: str
+    encoding: str  # "utf-8", "utf-8-sig" (BOM kept in text), "utf-16", or the legacy codec name
+    size: int
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def stat_checked(path: Path, max_bytes: int) -> int:
+    """Size of a regular file, or SkipFile (vanished, not a file, empty, too large). Reads nothing."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise SkipFile("file vanished before it could be read") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SkipFile("symlink loop") from None
+        raise SkipFile(f"cannot read file: {exc.strerror or exc}") from None
+    import stat as _stat
+
+    if not _stat.S_ISREG(st.st_mode):
+        raise SkipFile("not a regular file")
+    if st.st_size == 0:
+        raise SkipFile("empty file")
+    if st.st_size > max_bytes:
+        raise SkipFile(f"too large ({_mb(st.st_size)}; limit {_mb(max_bytes)})")
+    return st.st_size
+
+
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    stat_checked(path, max_bytes)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise SkipFile("file vanished before it could be read") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SkipFile("symlink loop") from None
+        raise SkipFile(f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:  # grew between stat and read
+        raise SkipFile(f"too large (over {_mb(max_bytes)})")
+    if not data:
+        raise SkipFile("empty file")
+    return data
+
+
+def normalize_newlines(text: str) -> str:
+    """What text mode with newline=None does: CRLF and lone CR become LF."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def looks_binary(data: bytes) -> bool:
+    head = data[:_SNIFF]
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    if b"\x00" in head:
+        return True
+    if not head:
+        return False
+    ctrl = sum(head.count(bytes([b])) for b in _CONTROL)
+    return ctrl / len(head) > 0.05
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """(text, encoding) with universal newlines, or SkipFile if no encoding fits."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return normalize_newlines(data.decode("utf-16")), "utf-16"
+        except UnicodeDecodeError:
+            raise SkipFile("undecodable: bad UTF-16") from None
+    if looks_binary(data):
+        raise SkipFile("binary file")
+    try:
+        text = data.decode("utf-8")  # a BOM is kept as U+FEFF, as open(..., encoding="utf-8") does
+        return normalize_newlines(text), ("utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise SkipFile("undecodable: not UTF-8 and no known encoding fits")
+    text = str(best)
+    if not text or text.count("\ufffd") > max(3, len(text) // 100):
+        raise SkipFile("undecodable: not UTF-8 and no known encoding fits")
+    ctrl = sum(1 for ch in text[:_SNIFF] if ord(ch) < 32 and ch not in "\t\n\r\x0b\x0c\x1b")
+    if ctrl > len(text[:_SNIFF]) * 0.05:
+        raise SkipFile("binary file")
+    return normalize_newlines(text), best.encoding
+
+
+def read_text(path: Path, max_bytes: int) -> Decoded:
+    data = read_bytes(path, max_bytes)
+    text, enc = decode_bytes(data)
+    return Decoded(text=text, encoding=enc, size=len(data))
+
+
+def file_exists(path: Path) -> bool:
+    return os.path.lexists(path)

@@ -1,0 +1,107 @@
+"""European Parliament debate transcripts (Europarl markup).
+
+    <CHAPTER ID="002">
+    Tribute                                   ← chapter title: document title / segment context
+    <SPEAKER ID="006" NAME="President">       ← every following paragraph is this speaker's
+    I must begin this sitting by ...
+    <P>                                       ← paragraph break
+    (The House rose ...)                      ← procedural note in parentheses: not a segment
+
+A "(FR) " tag opening a paragraph (the language it was spoken in) is left out of the segment.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+from ..document import Document
+from .common import SegmentList, collapse, lines
+from .dates import filename_date, parse_date
+
+_TAG_LINE = re.compile(r"^\s*<\s*(/?)\s*([A-Za-z]+)\b([^>]*)>\s*$")
+_LEAD_TAGS = re.compile(r"^(?:\s*<\s*/?\s*[A-Za-z]+\b[^>]*>)+\s*")
+_ATTR = re.compile(r"""([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+_LANG_TAG = re.compile(r"\(([A-Z]{2})\)\s+")
+CHAIR = {"president", "vice-president", "the president", "chairman", "chair", "präsident"}
+
+SNIFF = re.compile(r"^\s*<(?:CHAPTER|SPEAKER)\b", re.MULTILINE)
+
+
+def looks_like(text: str) -> bool:
+    return bool(SNIFF.search(text[:20000]))
+
+
+def attrs(s: str) -> dict[str, str]:
+    return {m.group(1).upper(): next(g for g in m.groups()[1:] if g is not None) for m in _ATTR.finditer(s)}
+
+
+def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> list[Document]:
+    segs = SegmentList(text)
+    speaker: str | None = None
+    chapter: str | None = None
+    chapters: list[str] = []
+    expect_title = False
+    all_speakers: list[str] = []
+    affiliations: dict[str, str] = {}
+    for ln in lines(text, body_start):
+        if ln.blank:
+            continue
+        m = _TAG_LINE.match(ln.text)
+        if m:
+            tag = m.group(2).upper()
+            if tag == "CHAPTER" and not m.group(1):
+                expect_title = True
+                speaker = None
+            elif tag == "SPEAKER" and not m.group(1):
+                a = attrs(m.group(3))
+                name = collapse(a.get("NAME", "")) or None
+                speaker = name
+                if name:
+                    all_speakers.append(name)
+                    if a.get("AFFILIATION"):
+                        affiliations[name] = a["AFFILIATION"].strip()
+            continue
+        start = ln.start
+        lead = _LEAD_TAGS.match(ln.text)
+        if lead:
+            start += lead.end()
+        if expect_title:
+            chapter = collapse(text[start : ln.end])
+            chapters.append(chapter)
+            expect_title = False
+            continue
+        body = text[start : ln.end].strip()
+        if body.startswith("(") and body.endswith(")") and body.count("(") == body.count(")") and not _LANG_TAG.match(body):
+            continue  # (The House rose and observed a minute's silence), (Applause)
+        while start < ln.end and text[start].isspace():
+            start += 1
+        lt = _LANG_TAG.match(text, start, ln.end)
+        if lt:
+            start = lt.end()
+        segs.add(start, ln.end, speaker=speaker, context=chapter, strip_decoration=False)
+    if not segs.items and not chapters:
+        return []
+    by_chars: Counter[str] = Counter()
+    for s in segs.items:
+        if s.speaker:
+            by_chars[s.speaker] += s.end - s.start
+    non_chair = [(n, c) for n, c in by_chars.most_common() if n.lower() not in CHAIR]
+    main = non_chair[0][0] if non_chair else (all_speakers[0] if all_speakers else None)
+    doc = Document(
+        source=source,
+        text=text,
+        start=body_start,
+        end=len(text),
+        segments=segs.items,
+        title=chapters[0] if chapters else None,
+        speaker=main,
+        date=filename_date(path.name) or (parse_date(chapters[0]) if chapters else None),
+        kind="europarl",
+        extra={
+            "speakers": list(dict.fromkeys(all_speakers)),
+            "chapters": chapters,
+            **({"affiliations": affiliations} if affiliations else {}),
+        },
+    )
+    return [doc]

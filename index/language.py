@@ -1,0 +1,90 @@
+"""Language detection (lingua), restricted to a configured set of languages, answering ISO 639-1.
+
+Used for documents at ingest and for users' questions, which are short: lingua runs in its
+high-accuracy mode (the default), which is the one that copes with a few words. Detectors are built
+once per language set and cached; language models load lazily and stay loaded.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+
+from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
+
+# Below this confidence a caller's hint (the channel's or the index's language) wins.
+UNSURE = 0.5
+SAMPLE_CHARS = 2000
+
+_LETTER = re.compile(r"[^\W\d_]")
+_lock = threading.Lock()
+
+
+def _language(code: str) -> Language | None:
+    code = (code or "").strip().lower()
+    if code == "no":
+        code = "nb"
+    iso = getattr(IsoCode639_1, code.upper(), None)
+    if iso is None or len(code) != 2:
+        return None
+    try:
+        return Language.from_iso_code_639_1(iso)
+    except (ValueError, TypeError):
+        return None
+
+
+def supported(code: str | None) -> bool:
+    return bool(code) and _language(code) is not None
+
+
+@lru_cache(maxsize=16)
+def _detector(codes: tuple[str, ...]) -> LanguageDetector | None:
+    langs = [lang for lang in (_language(c) for c in codes) if lang is not None]
+    langs = list(dict.fromkeys(langs))
+    if len(langs) < 2:
+        return None
+    return LanguageDetectorBuilder.from_languages(*langs).build()
+
+
+def _code(lang: Language) -> str:
+    return lang.iso_code_639_1.name.lower()
+
+
+def normalize_code(code: str | None) -> str | None:
+    """'EN', 'en-GB', 'sv_SE', 'no' → ISO 639-1 ('en', 'sv', 'nb'); None if not a language code."""
+    if not code:
+        return None
+    base = re.split(r"[-_]", str(code).strip().lower())[0]
+    if base == "no":
+        base = "nb"
+    return base if _language(base) is not None else None
+
+
+def detect_language(text: str, allowed: list[str], hint: str | None = None) -> tuple[str | None, float]:
+    """(ISO 639-1 code, confidence 0..1) of `text` among `allowed`.
+
+    Only the first SAMPLE_CHARS characters are looked at. When the detector is unsure (confidence
+    below UNSURE) and `hint` is an allowed language, the hint wins. Text without letters gives
+    (hint, 0.0) (hint may be None).
+    """
+    codes = tuple(sorted({c for c in (normalize_code(a) for a in allowed or []) if c}))
+    hint = normalize_code(hint)
+    if hint is not None and hint not in codes:
+        hint = None
+    sample = (text or "")[:SAMPLE_CHARS]
+    if not codes or not _LETTER.search(sample):
+        return hint, 0.0
+    if len(codes) == 1:
+        return codes[0], 1.0
+    detector = _detector(codes)
+    if detector is None:
+        return hint or codes[0], 0.0
+    with _lock:  # model loading is lazy; keep it to one thread
+        values = detector.compute_language_confidence_values(sample)
+    if not values:
+        return hint, 0.0
+    best_code, best = _code(values[0].language), float(values[0].value)
+    if hint and best < UNSURE and hint != best_code:
+        hint_value = next((float(v.value) for v in values if _code(v.language) == hint), 0.0)
+        return hint, hint_value
+    return best_code, best
