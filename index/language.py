@@ -1,8 +1,9 @@
 """Language detection (lingua), restricted to a configured set of languages, answering ISO 639-1.
 
-Used for documents at ingest and for users' questions, which are short: lingua runs in its
-high-accuracy mode (the default), which is the one that copes with a few words. Detectors are built
-once per language set and cached; language models load lazily and stay loaded.
+Used for documents at ingest and for users' questions. Short texts (questions) get lingua's
+high-accuracy mode, the one that copes with a few words; long texts (documents) its low-accuracy
+mode, which is as good there and much faster to load. Detectors are built once per language set
+and cached; language models load lazily and stay loaded.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBui
 # Below this confidence a caller's hint (the channel's or the index's language) wins.
 UNSURE = 0.5
 SAMPLE_CHARS = 2000
+# From this length on, lingua's low-accuracy mode (trigrams only: fast to load and to run) is as
+# good as the full mode; short texts such as questions always get the full mode.
+LONG_TEXT = 120
 
 _LETTER = re.compile(r"[^\W\d_]")
 _lock = threading.Lock()
@@ -38,12 +42,15 @@ def supported(code: str | None) -> bool:
 
 
 @lru_cache(maxsize=16)
-def _detector(codes: tuple[str, ...]) -> LanguageDetector | None:
+def _detector(codes: tuple[str, ...], low_accuracy: bool = False) -> LanguageDetector | None:
     langs = [lang for lang in (_language(c) for c in codes) if lang is not None]
     langs = list(dict.fromkeys(langs))
     if len(langs) < 2:
         return None
-    return LanguageDetectorBuilder.from_languages(*langs).build()
+    builder = LanguageDetectorBuilder.from_languages(*langs)
+    if low_accuracy:
+        builder = builder.with_low_accuracy_mode()
+    return builder.build()
 
 
 def _code(lang: Language) -> str:
@@ -60,11 +67,14 @@ def normalize_code(code: str | None) -> str | None:
     return base if _language(base) is not None else None
 
 
-def detect_language(text: str, allowed: list[str], hint: str | None = None) -> tuple[str | None, float]:
+def detect_language(
+    text: str, allowed: list[str], hint: str | None = None, accurate: bool | None = None
+) -> tuple[str | None, float]:
     """(ISO 639-1 code, confidence 0..1) of `text` among `allowed`.
 
     Only the first SAMPLE_CHARS characters are looked at. When the detector is unsure (confidence
-    below UNSURE) and `hint` is an allowed language, the hint wins. Text without letters gives
+    below UNSURE) and `hint` is an allowed language, the hint wins. `accurate` picks lingua's mode
+    (default: the high-accuracy mode for texts shorter than LONG_TEXT, the fast one otherwise). Text without letters gives
     (hint, 0.0) (hint may be None).
     """
     codes = tuple(sorted({c for c in (normalize_code(a) for a in allowed or []) if c}))
@@ -76,7 +86,9 @@ def detect_language(text: str, allowed: list[str], hint: str | None = None) -> t
         return hint, 0.0
     if len(codes) == 1:
         return codes[0], 1.0
-    detector = _detector(codes)
+    if accurate is None:
+        accurate = len(sample) < LONG_TEXT
+    detector = _detector(codes, not accurate)
     if detector is None:
         return hint or codes[0], 0.0
     with _lock:  # model loading is lazy; keep it to one thread

@@ -29,7 +29,7 @@ SUBTITLE_EXTENSIONS = {".srt", ".vtt"}
 JSON_EXTENSIONS = {".json"}
 SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | SUBTITLE_EXTENSIONS | JSON_EXTENSIONS
 DEFAULT_MAX_BYTES = 50 * 2**20
-LANGUAGE_SAMPLE = 2000
+LANGUAGE_SAMPLE = 1000
 
 __all__ = ["parse_file", "parse_text_content", "SUPPORTED_EXTENSIONS", "supported"]
 
@@ -69,6 +69,7 @@ def parse_text_content(text: str, source: str, path: Path) -> tuple[list[Documen
 
 
 def _sample(doc: Document) -> str:
+    """Text for language detection: the segments' text (and the title, when they are short)."""
     parts, n = [], 0
     for s in doc.segments:
         t = doc.text[s.start : s.end]
@@ -76,7 +77,10 @@ def _sample(doc: Document) -> str:
         n += len(t) + 1
         if n >= LANGUAGE_SAMPLE:
             break
-    return "\n".join(parts)[:LANGUAGE_SAMPLE]
+    sample = "\n".join(parts)
+    if len(sample) < 200 and doc.title and doc.title not in sample:
+        sample = doc.title + "\n" + sample
+    return sample[:LANGUAGE_SAMPLE]
 
 
 def _apply(docs: list[Document], meta: dict, origin: str) -> None:
@@ -165,7 +169,7 @@ def parse_file(
         doc.source = source
         doc.extra.setdefault("encoding", decoded.encoding)
         hint = doc.extra.pop("language_hint", None) or (file_hint if isinstance(file_hint, str) else None)
-        lang, conf = detect_language(_sample(doc), allowed, hint=normalize_code(hint) if hint else None)
+        lang, conf = detect_language(_sample(doc), allowed, hint=normalize_code(hint) if hint else None, accurate=False)
         doc.language = lang
         doc.extra["language_confidence"] = round(conf, 3)
 

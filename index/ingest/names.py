@@ -21,7 +21,7 @@ ROLE_WORDS = {
     Министр Министра МИД Официальный Представитель Посол Президент Пресс-секретарь Глава Заместитель
     Russian-Iranian World Day International News Conference Meeting Talks Joint Television TV Channel Programme
     Program Radio Newspaper Magazine Agency Minutes Kremlin Moscow Cairo Geneva Brussels New York Washington
-    Telegram On In At The Of A An And For With By To From
+    Telegram Affairs Nations United Office Republic
     """.split()
 }
 PARTICLES = {"von", "van", "de", "der", "den", "da", "di", "du", "la", "le", "zu", "al", "el", "bin", "ibn", "y", "dos", "das", "del", "ter"}
@@ -30,7 +30,6 @@ ANSWER_LABELS = {"answer", "a", "ответ", "svar", "antwort", "réponse", "re
 QUESTION_LABELS = {"question", "q", "вопрос", "fråga", "frage", "pregunta", "domanda", "pergunta", "vraag", "kysymys", "pytanie", "питання", "spørgsmål", "spørsmål"}
 
 _TOKEN = re.compile(r"[\w.'’\-]+")
-_POSSESSIVE = re.compile(r"(?:'s|’s|’|')$")
 
 
 def _cap(tok: str) -> bool:
@@ -62,56 +61,61 @@ def clean_name(label: str) -> str:
     return " ".join(words)
 
 
+ROLE_PRECEDERS = {
+    "minister", "spokeswoman", "spokesman", "spokesperson", "ambassador", "president", "representative",
+    "chairman", "chairwoman", "chair", "envoy", "aide", "secretary", "director", "head", "russia", "affairs",
+    "commissioner", "chancellor", "consul", "general", "premier", "leader", "deputy", "official",
+    "utrikesminister", "talesperson", "presidenten", "bundeskanzler", "bundeskanzlerin", "bundesminister",
+}
+
+
 def name_from_title(title: str | None) -> str | None:
-    """The person a title is about: 'Foreign Minister Sergey Lavrov’s interview …' → 'Sergey Lavrov'."""
+    """The person a title is about: 'Foreign Minister Sergey Lavrov’s interview …' → 'Sergey Lavrov'.
+
+    Candidates are runs of two or more capitalised words that are not roles or institutions; a run
+    right after a role word ('Minister', 'Spokeswoman', 'of Russia') or ending in a possessive wins.
+    None when no run qualifies."""
     if not title:
         return None
     title = title.replace("#", "")
-    toks = [(m.group(0), m.start()) for m in _TOKEN.finditer(title)]
-    runs: list[list[tuple[str, int]]] = []
-    run: list[tuple[str, int]] = []
-    prev_lower = ""
-    starts_after_prep: list[bool] = []
-    for tok, pos in toks:
-        bare = _POSSESSIVE.sub("", tok)
-        good = (
-            _cap(bare)
-            and bare.lower() not in ROLE_WORDS
-            and not bare.isupper()
-            and not any(ch.isdigit() for ch in bare)
-            and len(bare) > 1
-        )
-        if good:
-            if not run:
-                starts_after_prep.append(prev_lower in {"to", "in", "of", "at", "for", "from", "with"})
-            run.append((tok, pos))
-            if bare != tok:  # possessive ends the name
-                runs.append(run)
-                run = []
-        else:
-            if run:
-                runs.append(run)
-            run = []
-            prev_lower = tok.lower()
-            continue
-        prev_lower = ""
-    if run:
-        runs.append(run)
-    best = None
-    for i, r in enumerate(runs):
-        words = [_POSSESSIVE.sub("", t) for t, _ in r]
-        if len(words) < 2:
-            continue
-        if len(words) > 2 and i < len(starts_after_prep) and starts_after_prep[i]:
-            words = words[1:]
-        if len(words) > 3:
+    title = re.sub(r"(\w)\s*['’]\s?s\b", r"\1’s", title)  # "Ambarov’ s", "Lavrov ’s" → "…’s"
+    ms = list(_TOKEN.finditer(title))
+    toks = [m.group(0) for m in ms]
+    best, best_score = None, 0
+    i = 0
+    while i < len(toks):
+        run: list[str] = []
+        j = i
+        possessive = False
+        while j < len(toks):
+            tok = toks[j]
+            bare = re.sub(r"['’]s$", "", tok)
+            good = (
+                _cap(bare)
+                and bare.lower() not in ROLE_WORDS
+                and not bare.isupper()
+                and not any(ch.isdigit() for ch in bare)
+                and len(bare) > 1
+            )
+            if not good or (run and title[ms[j - 1].end() : ms[j].start()].strip()):
+                break  # not a name word, or punctuation between the words
+            run.append(bare)
+            j += 1
+            if bare != tok:
+                possessive = True
+                break
+        if len(run) >= 2:
+            prev = re.sub(r"['’]s$", "", toks[i - 1]).lower() if i > 0 else ""
+            after_role = prev in ROLE_PRECEDERS or prev in ROLE_WORDS
+            after_prep = prev in {"to", "in", "of", "at", "for", "from", "with"}
+            score = (2 if after_role else 0) + (1 if possessive else 0) + (1 if after_prep and len(run) > 2 else 0)
+            words = run
+            if len(words) > 2 and prev in {"to", "in", "of", "at", "for", "from", "with"}:
+                words = words[-2:]  # "to South Africa Roman Ambarov" → "Roman Ambarov"
             words = words[-3:]
-        possessive = r[-1][0] != words[-1]
-        cand = " ".join(words)
-        if possessive:
-            return cand
-        if best is None:
-            best = cand
+            if score > best_score:
+                best, best_score = " ".join(words), score
+        i = max(j, i + 1)
     return best
 
 

@@ -116,8 +116,11 @@ def _split_documents(ls: list[Line]) -> list[tuple[int, int]]:
     if not starts:
         return [(0, len(ls))]
     ranges = []
-    if any(not ln.blank for ln in ls[: starts[0]]):
-        ranges.append((0, starts[0]))
+    pre = [ln for ln in ls[: starts[0]] if not ln.blank]
+    if sum(len(ln.stripped) for ln in pre) >= 200:
+        ranges.append((0, starts[0]))  # a text of its own before the first title
+    else:
+        starts[0] = 0  # a header line or hashtag before the title: part of the first document
     for k, i in enumerate(starts):
         ranges.append((i, starts[k + 1] if k + 1 < len(starts) else len(ls)))
     return ranges
@@ -149,11 +152,12 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
     content = [ln for ln in doc_lines if not ln.blank]
     if not content:
         return None
-    first = content[0]
+    mic_lines = [ln for ln in content if ln.stripped.startswith(MIC)]
+    first = mic_lines[0] if mic_lines else content[0]
     first_body = _body(first, text)
     is_mic = first.stripped.startswith(MIC)
     title = short_title(first_body) if first_body else None
-    others = [ln for ln in content[1:] if not is_noise(ln, text)]
+    others = [ln for ln in content[content.index(first) + 1 :] if not is_noise(ln, text)]
     headline = bool(
         is_mic
         or _PAREN_DATE_TAIL.search(first_body)
@@ -167,8 +171,10 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
     segs = SegmentList(text)
     speaker: str | None = None  # set by "💬 Name:"
     first_named: str | None = None
-    context: str | None = None
+    context: str | None = None  # the question being answered
+    heading: str | None = None  # the sub-heading above ("Other key points")
     context_used = False
+    last_content_end = max((ln.end for ln in others), default=0)
     url: str | None = None
     questions: list[str] = []
 
@@ -178,9 +184,12 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
     q_start = q_end = 0
 
     def flush():
-        nonlocal par_start, context_used
+        nonlocal par_start, context_used, heading
         if par_start is not None:
-            if segs.add(par_start, par_end, speaker=speaker or title_speaker, context=context):
+            para = text[par_start:par_end]
+            if par_end < last_content_end and is_heading(para):
+                heading = collapse(text[skip_decoration(text, par_start, par_end) : par_end])
+            elif segs.add(par_start, par_end, speaker=speaker or title_speaker, context=context or heading):
                 context_used = True
         par_start = None
 
@@ -285,6 +294,18 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
         kind="text",
         extra=extra,
     )
+
+
+_HEADING_END = re.compile(r"[.!?…:;,\"»”'’)\]]\s*$")
+
+
+def is_heading(para: str) -> bool:
+    """A one-line sub-heading inside a text ('Other key points'): a few words, no closing punctuation."""
+    s = para.strip()
+    if "\n" in s or not s or s[0] in "•-–—*":
+        return False
+    words = s.split()
+    return len(words) <= 8 and len(s) <= 80 and not _HEADING_END.search(s) and has_words(s)
 
 
 def _strict_label(label: str) -> bool:
