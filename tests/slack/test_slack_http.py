@@ -11,7 +11,7 @@ from standin import (
 )
 
 from bot.messages import t
-from bot.slack.blocks import ACTION_DOWN, ACTION_MORE, ACTION_OTHER_LANGUAGE, ACTION_SHARE, ACTION_UP, parse_value
+from bot.slack.blocks import escape, ACTION_DOWN, ACTION_MORE, ACTION_OTHER_LANGUAGE, ACTION_SHARE, ACTION_UP, parse_value
 
 SECRET = "test-signing-secret"
 JSON = "application/json"
@@ -165,36 +165,48 @@ def test_ask_command_ephemeral_with_share_then_buttons(http_bot, standin):
         (q.source, q.start, q.end) for q in answer.quotes]
 
 
-def test_more_quotes_and_other_language_buttons(http_bot, standin):
+def test_other_language_button(http_bot, standin):
     ev = mention(EN_Q)
     send_event(http_bot, ev)
     [call] = standin.wait_for(lambda: standin.of("chat.postMessage"))
     answer = answer_of(http_bot.app, call)
     actions = {a["action_id"]: a["value"] for b in call.args["blocks"] if b["type"] == "actions"
                for a in b["elements"]}
-    if ACTION_MORE in actions:
-        payload = action_payload(ACTION_MORE, actions[ACTION_MORE], message_ts=call.args.get("ts") or new_ts(),
-                                 thread_ts=ev["ts"])
-        post(http_bot.url, action_form(payload), FORM, SECRET)
-        calls = standin.wait_for(lambda: len(standin.of("chat.postMessage")) == 2 and standin.of("chat.postMessage"))
-        assert calls[1].args["thread_ts"] == ev["ts"]
-        more = answer_of(http_bot.app, calls[1])
-        assert parse_value(actions[ACTION_MORE])["o"] == len(answer.quotes)
-        seen = {(q.source, q.start) for q in answer.quotes}
-        assert all((q.source, q.start) not in seen for q in more.quotes)
-        assert_exact_quotes(http_bot.app, calls[1])
-    if ACTION_OTHER_LANGUAGE in actions:
-        n = len(standin.of("chat.postMessage"))
-        payload = action_payload(ACTION_OTHER_LANGUAGE, actions[ACTION_OTHER_LANGUAGE], thread_ts=ev["ts"])
-        post(http_bot.url, action_form(payload), FORM, SECRET)
-        calls = standin.wait_for(lambda: len(standin.of("chat.postMessage")) == n + 1 and standin.of("chat.postMessage"))
-        versions = [v for q in answer.quotes for v in q.versions]
-        text = json.dumps(calls[-1].args["blocks"], ensure_ascii=False)
-        for v in versions:
-            assert open(v.source, encoding="utf-8").read()[v.start:v.end] == v.text
-            assert v.language != answer.language
-        assert framing_text(calls[-1]) == t("en", "versions_of")
-        assert text
+    assert ACTION_OTHER_LANGUAGE in actions  # the seed statement has a Swedish version
+    payload = action_payload(ACTION_OTHER_LANGUAGE, actions[ACTION_OTHER_LANGUAGE], thread_ts=ev["ts"])
+    status, _, secs = post(http_bot.url, action_form(payload), FORM, SECRET)
+    assert status == 200 and secs < 3
+    calls = standin.wait_for(lambda: len(standin.of("chat.postMessage")) == 2 and standin.of("chat.postMessage"))
+    assert calls[1].args["thread_ts"] == ev["ts"]
+    assert framing_text(calls[1]) == t("en", "versions_of")
+    versions = [v for q in answer.quotes for v in q.versions]
+    assert versions
+    shown = json.dumps(calls[1].args["blocks"], ensure_ascii=False)
+    for v in versions:
+        assert open(v.source, encoding="utf-8").read()[v.start:v.end] == v.text
+        assert v.language == "sv"
+        assert escape(v.text).split("\n")[0] in shown
+
+
+def test_more_quotes_button_pages_on(http_bot, standin):
+    form = command_form("/quote", "We will not be satisfied with a truce", user="UEN", channel="C0001",
+                        response_url=standin.base + "/response/3")
+    post(http_bot.url, form, FORM, SECRET)
+    [eph] = standin.wait_for(lambda: standin.of("chat.postEphemeral"))
+    first = assert_exact_quotes(http_bot.app, eph)
+    actions = {a["action_id"]: a["value"] for b in eph.args["blocks"] if b["type"] == "actions"
+               for a in b["elements"]}
+    state = parse_value(actions[ACTION_MORE])
+    assert state["o"] == len(first.quotes) and state["k"] == "quote"
+    payload = action_payload(ACTION_MORE, actions[ACTION_MORE], ephemeral=True)
+    post(http_bot.url, action_form(payload), FORM, SECRET)
+    calls = standin.wait_for(lambda: len(standin.of("chat.postEphemeral")) == 2 and standin.of("chat.postEphemeral"))
+    page2 = calls[1]
+    if any(b["type"] == "actions" for b in page2.args["blocks"]):  # more quotes: new ones, exact
+        more = assert_exact_quotes(http_bot.app, page2)
+        assert not {(q.source, q.start) for q in more.quotes} & {(q.source, q.start) for q in first.quotes}
+    else:
+        assert page2.args["text"] == t("en", "no_more")
 
 
 def test_quote_command_falls_back_to_response_url(http_bot, standin):
