@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 # cosine with the question must reach this, or its words must be found in it.
 MIN_DENSE = 0.80
 MIN_LEXICAL = 0.55
+DENSE_MARGIN = 0.04  # a further quote's passage must be this close to the best one's cosine
 QUOTE_MIN_SCORE = 80.0  # rapidfuzz 0-100: below this a pasted fragment is "not found"
 CANDIDATES = 40
 
@@ -211,7 +212,11 @@ class Engine:
         quotes: list[Quote] = []
         seen_docs: set[int] = set()
         seen_text: set[str] = set()
+        best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
         for h in hits[: CANDIDATES]:
+            relevant = h.dense is not None and h.dense >= best_dense - DENSE_MARGIN
+            if not relevant and self._lexical_coverage(gen, question, lang, h.passage_id) < MIN_LEXICAL:
+                continue  # loosely related: not shown
             sents = passage_sentences(gen, h.passage_id)
             if not sents:
                 continue

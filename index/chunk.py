@@ -12,7 +12,7 @@ import sentencex
 
 from .document import Document, Segment
 
-CHUNKER_VERSION = "sentencex-1"
+CHUNKER_VERSION = "sentencex-2"
 
 
 @dataclass
@@ -68,9 +68,16 @@ def split_sentences(text: str, start: int, end: int, language: str | None) -> li
             stripped = piece
         spans.append((start + found, start + found + len(stripped)))
         pos = found + len(stripped)
+    # A "sentence" starting in lower case continues the previous one ("Russia Calling! investment forum").
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and text[s].islower() and "\n" not in text[merged[-1][1] : s]:
+            merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
     # Lines inside one paragraph (e.g. bullet lists) are sentence boundaries as well.
     out: list[tuple[int, int]] = []
-    for s, e in spans:
+    for s, e in merged:
         cursor = s
         while True:
             nl = text.find("\n", cursor, e)

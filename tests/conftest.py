@@ -1,0 +1,115 @@
+"""Shared fixtures: the real corpus, the real model, real indexes built once per session.
+
+Every test gets its own ONRECORD_HOME (so nothing touches the user's data folder); the embedding
+model is the one `scripts/setup` prepared, named through ONRECORD_MODEL.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from index.embedder import SentenceTransformerEmbedder, default_model_path
+from index.settings import IndexSettings, get_settings
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("ONRECORD_TEST_CORPUS", REPO.parent / "shared" / "corpus"))
+DEV_QUESTIONS = CORPUS.parent / "dev-questions.jsonl"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+_PREPARED_MODEL = os.environ.get("ONRECORD_MODEL") or str(default_model_path(IndexSettings()))
+
+# Small real subsets, for tests that need a real index but not the whole corpus.
+SMALL_SET = [
+    "seed",
+    "mfa-telegram-en/2025-12-19_msg27755.txt",
+    "mfa-telegram-en/2026-01-12_msg27978.txt",
+    "mfa-telegram-en/2026-01-26_msg28118.txt",
+    "europarl-en/ep-2007-03-13-ch002-00.txt",
+    "bundestag-de/speeches-19-146/ID1914605500.txt",
+    "1tv-news-ru/2026-01-01_530156.txt",
+    "1tv-news-en-mt/2026-01-01_530156.txt",
+]
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.fail(f"the test corpus is missing at {CORPUS} (set ONRECORD_TEST_CORPUS)")
+    return CORPUS
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """Each test gets its own data folder; the prepared model is shared."""
+    home = tmp_path / "onrecord-home"
+    monkeypatch.setenv("ONRECORD_HOME", str(home))
+    monkeypatch.setenv("ONRECORD_MODEL", _PREPARED_MODEL)
+    monkeypatch.delenv("ONRECORD_INDEX", raising=False)
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    return SentenceTransformerEmbedder(_PREPARED_MODEL)
+
+
+def _settings(index_dir: Path) -> IndexSettings:
+    return IndexSettings(home=index_dir.parent, index=index_dir, model=_PREPARED_MODEL)
+
+
+@pytest.fixture(scope="session")
+def settings_for():
+    return _settings
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory, corpus, embedder) -> Path:
+    """A real index of a few real files (seed en+sv, MFA posts, Europarl, Bundestag, a ru/en pair)."""
+    from index.indexer import run_index
+
+    index_dir = tmp_path_factory.mktemp("small") / "index"
+    run_index([corpus / p for p in SMALL_SET], _settings(index_dir), embedder=embedder, progress=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory, corpus, embedder) -> Path:
+    """A real index of the whole ../shared/corpus, built once per session."""
+    from index.indexer import run_index
+
+    index_dir = tmp_path_factory.mktemp("corpus") / "index"
+    run_index([corpus], _settings(index_dir), embedder=embedder, progress=False)
+    return index_dir
+
+
+@pytest.fixture
+def index_copy(tmp_path, small_index) -> Path:
+    """A private copy of the small index, for tests that change it."""
+    dst = tmp_path / "index-copy"
+    shutil.copytree(small_index, dst, ignore=shutil.ignore_patterns("writer.lock"))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def engine(small_index, embedder):
+    """A real answering engine (bot.answer_types.Answerer) over the small real index."""
+    from bot.engine import Engine
+
+    eng = Engine.open(settings=_settings(small_index), embedder=embedder)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="session")
+def corpus_engine(corpus_index, embedder):
+    from bot.engine import Engine
+
+    eng = Engine.open(settings=_settings(corpus_index), embedder=embedder)
+    yield eng
+    eng.close()

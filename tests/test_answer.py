@@ -1,0 +1,118 @@
+"""Answers on a real index: language, verbatim quotes, citations, versions, abstention, bad input."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.messages import available, catalogue, t
+
+
+def _verbatim(q) -> bool:
+    return open(q.source, encoding="utf-8").read()[q.start : q.end] == q.text
+
+
+def test_swedish_question_is_answered_in_swedish_from_the_swedish_version(engine):
+    a = engine.ask("Vad sa Lavrov om vapenvila?")
+    assert a.language == "sv" and a.found
+    assert a.answer.startswith(t("sv", "found"))
+    first = a.quotes[0]
+    assert first.language == "sv" and "seed" in first.source
+    assert "vapenvila" in first.text.lower()
+    assert first.speaker == "Sergey Lavrov" and first.date == "2024-12-25"
+    assert first.location.startswith("¶ ")
+    assert _verbatim(first)
+    assert any(v.language == "en" and _verbatim(v) for v in first.versions)
+
+
+def test_same_question_in_english_quotes_the_english_version(engine):
+    a = engine.ask("What did Lavrov say about a truce?")
+    assert a.language == "en" and a.found
+    assert a.quotes[0].language == "en" and "truce" in a.quotes[0].text.lower()
+    assert all(_verbatim(q) for q in a.quotes)
+    # one statement in two languages counts once
+    assert len({q.source for q in a.quotes if "seed" in q.source}) <= 1
+
+
+def test_cross_lingual_question_quotes_the_original_and_says_its_language(engine):
+    a = engine.ask("Что Захарова сказала о кредите ЕС Киеву?")
+    assert a.language == "ru" and a.found
+    q = a.quotes[0]
+    assert q.language == "en" and "loan to Kiev" in q.text
+    assert "английском" in a.answer  # "original in English", in Russian
+    assert _verbatim(q)
+
+
+def test_quote_lookup_finds_misspelled_fragment_across_two_sentences(engine):
+    a = engine.quote("history is a strict lady, she doesnt forgive such short memories")
+    assert a.found
+    assert a.quotes[0].text == "History is a strict lady. She does not forgive such short memories."
+    assert _verbatim(a.quotes[0])
+
+
+def test_quote_lookup_with_typos_and_a_swapped_word_returns_versions(engine):
+    a = engine.quote("we are not interestd in escalting the issue of nuclaer weapons usage")
+    assert a.found
+    q = a.quotes[0]
+    assert q.text == "We are not interested in escalating the issue of nuclear weapons usage risks."
+    assert [v.text for v in q.versions] == ["Vi är inte intresserade av att eskalera frågan om kärnvapenanvändning."]
+    b = engine.quote("relations between China and Russia are now at their highest level in history")
+    assert b.found and "highest level in history" in b.quotes[0].text
+
+
+def test_nothing_relevant_is_said_so_in_the_question_language(engine):
+    a = engine.ask("Vad sa Lavrov om kärnkraftverket i Fukushima?")
+    assert (a.found, a.quotes, a.language) == (False, [], "sv")
+    assert a.answer == t("sv", "not_found")
+    b = engine.quote("the quick brown fox jumps over the lazy dog")
+    assert not b.found and b.answer == t("en", "not_found_quote")
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "🙂🙂🙂", "?!...", "\x00\x07\x1b[31m"])
+def test_empty_or_meaningless_questions_get_a_clear_message(engine, raw):
+    a = engine.ask(raw)
+    assert not a.found and a.quotes == []
+    assert a.answer == t(a.language, "empty_question")
+
+
+def test_slack_markup_control_characters_and_huge_paste(engine):
+    a = engine.ask("<@U123ABC> <#C1|general> what did Lavrov say about a truce? <http://x.example|link>\x00")
+    assert a.found and a.quotes[0].language == "en"
+    assert "<@U123ABC>" not in a.question or a.question.startswith("<@U123ABC>")  # the question is echoed as asked
+    huge = ("What did Lavrov say about a truce? " + "blah " * 5000)[:20000]
+    b = engine.ask(huge)
+    assert b.notes and "2000" in b.notes[0] or "2 000" in b.notes[0]
+    assert b.answer.startswith(b.notes[0])
+
+
+def test_language_outside_the_set_falls_back_clearly(engine):
+    a = engine.ask("ロシアの外務大臣は停戦について何と言いましたか?")
+    assert a.language in catalogue("en")["lang_names"] or a.language == "en"
+    assert a.answer  # an answer in a language we have words for, never a traceback
+
+
+def test_message_catalogues_have_every_key():
+    keys = set(catalogue("en"))
+    assert {"en", "sv", "ru", "de"} <= set(available())
+    for lang in available():
+        assert set(catalogue(lang)) == keys, lang
+
+
+def test_cli_json_contract_and_stdin_lines(small_index, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.setenv("ONRECORD_INDEX", str(small_index))
+    r = CliRunner().invoke(app, ["ask", "--json", "Vad sa Lavrov om vapenvila?"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(d) == {"question", "language", "found", "answer", "quotes"}
+    q = d["quotes"][0]
+    assert {"text", "language", "source", "title", "speaker", "date", "url", "location", "start", "end", "score"} <= set(q)
+    assert open(q["source"], encoding="utf-8").read()[q["start"] : q["end"]] == q["text"]
+    r = CliRunner().invoke(app, ["quote", "--json", "-"], input="history is a strict lady\n\nnothing like this sentence at all zzz\n")
+    lines = [json.loads(x) for x in r.stdout.strip().splitlines() if x.startswith("{")]
+    assert [x["found"] for x in lines] == [True, False]
+    r = CliRunner().invoke(app, ["ask", "Vad sa Lavrov om vapenvila?"])
+    assert r.exit_code == 0 and "\n> " in r.stdout and "— Sergey Lavrov" in r.stdout

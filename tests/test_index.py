@@ -1,0 +1,258 @@
+"""The index on real transcripts: exact offsets, incremental updates, atomic generations, bad input."""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+
+from index.errors import IndexLocked, IndexMissing, ModelMismatch
+from index.indexer import run_index
+from index.store import IndexIdentity, Writer, open_current
+
+
+class CountingEmbedder:
+    """The real embedder, counting what it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dimension = inner, inner.name, inner.dimension
+        self.passages = 0
+
+    def embed_passages(self, texts):
+        self.passages += len(texts)
+        return self.inner.embed_passages(texts)
+
+    def embed_queries(self, texts):
+        return self.inner.embed_queries(texts)
+
+
+def _copy(corpus, tmp_path, rels):
+    root = tmp_path / "transcripts"
+    for rel in rels:
+        src = corpus / rel
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+    return root
+
+
+def test_every_passage_and_sentence_is_an_exact_slice_of_its_file(corpus_index):
+    gen = open_current(corpus_index)
+    try:
+        files = {}
+        rows = gen.db.execute(
+            'SELECT p.start, p."end", d.id, d.kind, f.source FROM passages p JOIN documents d ON d.id = p.doc_id '
+            "JOIN files f ON f.id = d.file_id"
+        ).fetchall()
+        assert len(rows) > 3000
+        for start, end, doc_id, kind, source in rows:
+            text = gen.doc_text(doc_id)[start:end]
+            assert text and text == text.strip()
+            if kind != "subtitle" and source.endswith(".txt"):
+                if source not in files:
+                    files[source] = open(source, encoding="utf-8").read()
+                assert files[source][start:end] == text, (source, start, end)
+            assert "<P>" not in text and "<SPEAKER" not in text and "🎙" not in text
+        sents = gen.db.execute('SELECT s.start, s."end", s.doc_id, f.source FROM sentences s '
+                               "JOIN documents d ON d.id = s.doc_id JOIN files f ON f.id = d.file_id").fetchall()
+        for start, end, doc_id, source in sents:
+            assert files[source][start:end] == gen.doc_text(doc_id)[start:end]
+        # every corpus file was indexed, none skipped
+        n_files = sum(1 for p in gen.db.execute("SELECT source FROM files"))
+        on_disk = sum(1 for root, _, names in os.walk(os.path.dirname(rows[0][4]) + "/..") for n in names
+                      if n.endswith(".txt"))
+        assert n_files >= on_disk
+        assert gen.vectors.ntotal == len(rows)
+    finally:
+        gen.close()
+
+
+def test_seed_is_two_linked_documents_with_aligned_sentences(small_index):
+    gen = open_current(small_index)
+    try:
+        docs = gen.db.execute(
+            "SELECT d.id, d.language, d.date, d.speaker, d.title FROM documents d JOIN files f ON f.id = d.file_id "
+            "WHERE f.source LIKE '%seed%' ORDER BY d.ordinal").fetchall()
+        assert [d["language"] for d in docs] == ["en", "sv"]
+        assert all(d["date"] == "2024-12-25" for d in docs)
+        assert all("Lavrov" in (d["speaker"] or "") for d in docs)
+        link = gen.db.execute("SELECT * FROM versions WHERE doc_a = ? AND doc_b = ?", (docs[0]["id"], docs[1]["id"])).fetchone()
+        assert link is not None
+        en = gen.doc_text(docs[0]["id"])
+        row = gen.db.execute(
+            'SELECT a.start, a."end", b.start, b."end" FROM sentence_versions v JOIN sentences a ON a.id = v.sent_a '
+            "JOIN sentences b ON b.id = v.sent_b WHERE a.doc_id = ? AND b.doc_id = ?",
+            (docs[0]["id"], docs[1]["id"])).fetchall()
+        assert len(row) >= 10
+        pairs = {en[r[0]:r[1]]: en[r[2]:r[3]] for r in row}
+        key = next(k for k in pairs if k.startswith("We are not interested in escalating"))
+        assert pairs[key].startswith("Vi är inte intresserade av att eskalera")
+        # the ru/en news pair of the same name is linked too
+        n = gen.db.execute("SELECT count(*) FROM versions WHERE method = 'same name'").fetchone()[0]
+        assert n == 2
+    finally:
+        gen.close()
+
+
+def test_second_run_embeds_nothing_and_an_edit_reembeds_only_that_file(corpus, tmp_path, embedder, settings_for):
+    root = _copy(corpus, tmp_path, ["seed/000_7014e17accf97c28.txt", "mfa-telegram-en/2025-12-19_msg27755.txt",
+                                    "europarl-en/ep-2007-03-13-ch002-00.txt"])
+    settings = settings_for(tmp_path / "idx")
+    counting = CountingEmbedder(embedder)
+    first = run_index([root], settings, embedder=counting)
+    assert first.added == 3 and first.passages > 10
+    embedded_first = counting.passages
+    gen_name = first.generation
+
+    counting.passages = 0
+    again = run_index([root], settings, embedder=counting)
+    assert (again.unchanged, again.added, again.updated, counting.passages) == (3, 0, 0, 0)
+    assert again.generation is None  # nothing to publish
+    assert open_current(settings.index_dir).name == gen_name
+
+    post = root / "mfa-telegram-en/2025-12-19_msg27755.txt"
+    post.write_text(post.read_text(encoding="utf-8") + "\nAn added closing paragraph about the weather.\n",
+                    encoding="utf-8")
+    updated = run_index([root], settings, embedder=counting)
+    gen = open_current(settings.index_dir)
+    try:
+        post_passages = gen.db.execute(
+            "SELECT count(*) FROM passages p JOIN documents d ON d.id = p.doc_id JOIN files f ON f.id = d.file_id "
+            "WHERE f.source = ?", (str(post),)).fetchone()[0]
+        assert updated.updated == 1 and updated.unchanged == 2
+        assert updated.passages == post_passages
+        # only that file's passages (plus the version-alignment sentences of new documents, none here)
+        assert counting.passages == post_passages
+        assert gen.vectors.ntotal == gen.db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        assert counting.passages < embedded_first
+    finally:
+        gen.close()
+
+
+def test_prune_duplicates_and_failed_parse_keeps_previous(corpus, tmp_path, embedder, settings_for):
+    root = _copy(corpus, tmp_path, ["mfa-telegram-en/2026-01-12_msg27978.txt", "mfa-telegram-en/2026-01-26_msg28118.txt"])
+    settings = settings_for(tmp_path / "idx")
+    run_index([root], settings, embedder=embedder)
+    a = root / "mfa-telegram-en/2026-01-12_msg27978.txt"
+    b = root / "mfa-telegram-en/2026-01-26_msg28118.txt"
+    shutil.copy(a, root / "copy-of-a.txt")
+    dup = run_index([root], settings, embedder=embedder)
+    assert dup.duplicates == 1 and dup.passages == 0
+    b.write_bytes(b"\x00\x01\x02 binary now \xff\xfe" * 50)  # a file that now fails to parse
+    kept = run_index([root], settings, embedder=embedder)
+    assert str(b) in kept.kept_previous
+    gen = open_current(settings.index_dir)
+    try:
+        assert gen.db.execute("SELECT count(*) FROM files WHERE source = ?", (str(b),)).fetchone()[0] == 1
+        assert gen.db.execute(
+            "SELECT count(*) FROM documents d JOIN files f ON f.id = d.file_id WHERE f.source = ?", (str(b),)
+        ).fetchone()[0] >= 1
+    finally:
+        gen.close()
+    a.unlink()
+    pruned = run_index([root], settings, embedder=embedder, prune=True)
+    assert pruned.removed == 1
+    gen = open_current(settings.index_dir)
+    try:
+        sources = {r[0] for r in gen.db.execute("SELECT source FROM files")}
+        assert str(a) not in sources
+        assert gen.vectors.ntotal == gen.db.execute("SELECT count(*) FROM passages").fetchone()[0]
+    finally:
+        gen.close()
+
+
+def test_bad_files_are_skipped_with_reasons_and_nothing_is_lost(corpus, tmp_path, embedder, settings_for):
+    root = _copy(corpus, tmp_path, ["mfa-telegram-en/2026-01-12_msg27978.txt"])
+    settings = settings_for(tmp_path / "idx")
+    first = run_index([root], settings, embedder=embedder)
+    (root / "empty.txt").write_bytes(b"")
+    (root / "binary.txt").write_bytes(bytes(range(256)) * 20)
+    (root / "bad.srt").write_text("1\nthis is not a time line\nhello\n", encoding="utf-8")
+    huge = root / "huge.txt"
+    with open(huge, "wb") as fh:
+        fh.truncate(200 * 2**20)  # sparse: 200 MB without writing them
+    (root / "loop").mkdir()
+    os.symlink(root / "loop", root / "loop" / "again")
+    os.symlink(root / "nowhere.txt", root / "dangling.txt")
+    vanishing = root / "zz-vanishes.txt"
+    vanishing.write_text("💬 Somebody: This file disappears before it is read.\n", encoding="utf-8")
+
+    def on_file(source):
+        if source.endswith("zy-trigger.txt"):
+            vanishing.unlink()
+
+    (root / "zy-trigger.txt").write_text("💬 Somebody: A short statement that is fine.\n", encoding="utf-8")
+    summary = run_index([root], settings, embedder=embedder, on_file=on_file)
+    reasons = {os.path.basename(s): r for s, r in summary.skipped}
+    assert {"empty.txt", "binary.txt", "bad.srt", "huge.txt", "dangling.txt", "zz-vanishes.txt"} <= set(reasons)
+    assert "too large" in reasons["huge.txt"]
+    assert "vanished" in reasons["zz-vanishes.txt"]
+    assert all(r for r in reasons.values())
+    assert summary.total_documents >= first.total_documents + 1
+    gen = open_current(settings.index_dir)
+    try:
+        assert gen.db.execute("SELECT count(*) FROM files WHERE source LIKE '%msg27978%'").fetchone()[0] == 1
+    finally:
+        gen.close()
+
+
+def test_strict_cli_exit_and_summary_line(corpus, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "empty.txt").write_text("", encoding="utf-8")
+    shutil.copy(corpus / "mfa-telegram-en/2026-01-12_msg27978.txt", root / "a.txt")
+    monkeypatch.setenv("ONRECORD_INDEX", str(tmp_path / "idx"))
+    result = CliRunner().invoke(app, ["index", str(root), "--strict"])
+    assert result.exit_code == 1, result.output
+    assert "1 added" in result.output and "1 skipped" in result.output
+    assert "empty.txt" in result.output
+
+
+def test_model_mismatch_and_one_writer(small_index, tmp_path):
+    gen = open_current(small_index)
+    ident = gen.identity()
+    gen.close()
+    copy = tmp_path / "idx"
+    shutil.copytree(small_index, copy, ignore=shutil.ignore_patterns("writer.lock"))
+    with pytest.raises(ModelMismatch, match="Rebuild"):
+        Writer(copy, IndexIdentity("another-model", 768, ident.chunker))
+    w = Writer(copy, ident)
+    with pytest.raises(IndexLocked):
+        Writer(copy, ident, wait=0.1)
+    w.abort()
+    assert not list(copy.glob("gen-*.tmp"))
+    with pytest.raises(IndexMissing, match="onrecord index"):
+        open_current(tmp_path / "nothing-here")
+
+
+def test_an_aborted_write_leaves_the_live_generation_serving(index_copy):
+    gen = open_current(index_copy)
+    ident, before, name = gen.identity(), gen.counts(), gen.name
+    w = Writer(index_copy, ident)
+    w.remove_file(gen.db.execute("SELECT source FROM files LIMIT 1").fetchone()[0])
+    w.add_vectors([10**9], np.ones((1, ident.dimension), dtype=np.float32))
+    w.abort()  # as if it died here
+    gen.close()
+    again = open_current(index_copy)
+    try:
+        assert again.name == name and again.counts() == before
+    finally:
+        again.close()
+
+
+def test_index_cli_on_missing_index_says_how_to_build(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.setenv("ONRECORD_INDEX", str(tmp_path / "none"))
+    result = CliRunner().invoke(app, ["ask", "What did Lavrov say?"])
+    assert result.exit_code == 2
+    assert "onrecord index" in result.output
+    assert not isinstance(result.exception, sqlite3.Error)
