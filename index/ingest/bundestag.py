@@ -23,7 +23,7 @@ from .dates import parse_date
 
 _NAME = (
     r"(?:(?:Frau|Herr)\s+)?(?:(?:Dr\.|Prof\.|Dr\.\s?h\.\s?c\.|h\.\s?c\.|Dipl\.-\w+\.)\s*)*"
-    r"[A-ZÄÖÜ][\w'’\-]*\.?(?:\s+(?:von|van|de|der|den|zu|vom|und|la|di|[A-ZÄÖÜ][\w'’\-]*\.?)){0,5}"
+    r"[A-ZÄÖÜ][\w'’\-]*\.?(?:\s+(?:von|van|de|der|den|zu|vom|und|la|di|in|im|auf|dem|ten|ter|op|[A-ZÄÖÜ][\w'’\-]*\.?)){0,5}"
     r"(?:\s*\([A-ZÄÖÜ][^()\n]{0,30}\))?"
 )
 _CHAIR = r"(?:Alters|Vize)?[Pp]räsident(?:in)?"
@@ -47,6 +47,10 @@ _INLINE_INTERJECTION = re.compile(
     r"Zwischenruf|Weitere[rn]?\s+Zurufe|Oh|Na\s+ja|Ah|Unterbrechung)[^()]*(?:\([^()]*\)[^()]*)*\)"
     r"|\([^()\[\]\n]{2,80}\[[^\]\n]{1,40}\]:[^()]*(?:\([^()]*\)[^()]*)*\)"
 )
+_INTERJECTION_OPENING = re.compile(
+    r"\((?:Beifall|Zuruf|Zurufe|Heiterkeit|Lachen|Widerspruch|Zustimmung|Unruhe|Sehr\s+(?:richtig|gut)|Bravo|Abg\.|"
+    r"Gegenruf|Lebhafte[rn]?|Anhaltende[rn]?|Erneute[rn]?|Glocke|Zwischenruf)\b"
+)
 SESSION_SNIFF = re.compile(r"Deutscher\s+Bundestag|Plenarprotokoll|Stenogra(?:ph|f)ischer\s+Bericht")
 
 
@@ -65,7 +69,9 @@ _PARTY_TAIL = re.compile(r"\s*\((?:[A-ZÄÖÜ0-9/ .\-]+|fraktionslos|Bündnis[^(
 
 
 def _name(s: str) -> str:
-    return _PARTY_TAIL.sub("", collapse(s))
+    """'Anita Schäfer (Saalstadt)' → 'Anita Schäfer'; 'Neber (CDU)' → 'Neber'."""
+    s = _PARTY_TAIL.sub("", collapse(s))
+    return re.sub(r"\s*\([^()]*\)$", "", s) or s
 
 
 def speaker_of(m) -> tuple[str, str | None]:
@@ -108,6 +114,13 @@ def _paren_span(text: str, ls: list[Line], i: int) -> int | None:
                     return k if not s[pos + 1 :].strip() else None
         if depth <= 0:
             return None
+    # unbalanced (a typo in the record: "(Beifall des Abg. … [DIE" / "LINKE]"): an interjection
+    # by its opening word runs to the end of its block
+    if _INTERJECTION_OPENING.match(ls[i].text.lstrip()):
+        k = i
+        while k + 1 < len(ls) and k - i < 3 and not ls[k + 1].blank:
+            k += 1
+        return k
     return None
 
 

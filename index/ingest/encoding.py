@@ -102,7 +102,7 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    best = _pick(list(from_bytes(data)))
     if best is None:
         raise SkipFile("undecodable: not UTF-8 and no known encoding fits")
     text = str(best)
@@ -112,6 +112,23 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     if ctrl > len(text[:_SNIFF]) * 0.05:
         raise SkipFile("binary file")
     return normalize_newlines(text), best.encoding
+
+
+# When several encodings read the bytes equally cleanly (a French text is as "clean" in cp1250 as
+# in cp1252, only with the wrong accents), the most common legacy encodings win, in this order.
+_PREFERRED = ["cp1252", "latin_1", "iso8859_15", "cp1251", "koi8_r", "cp1250", "iso8859_2", "mac_roman", "cp1257"]
+
+
+def _pick(results):
+    if not results:
+        return None
+    best = results[0]
+    ties = [r for r in results if r.chaos <= best.chaos + 0.001]
+    for name in _PREFERRED:
+        for r in ties:
+            if r.encoding == name:
+                return r
+    return best
 
 
 def read_text(path: Path, max_bytes: int) -> Decoded:

@@ -7,7 +7,8 @@
     <P>                                       ← paragraph break
     (The House rose ...)                      ← procedural note in parentheses: not a segment
 
-A "(FR) " tag opening a paragraph (the language it was spoken in) is left out of the segment.
+A "(FR) " tag opening a paragraph (the language it was spoken in) and a role opening a speech
+("rapporteur. - ", "on behalf of the PSE Group. - ") are left out of the segment.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ _TAG_LINE = re.compile(r"^\s*<\s*(/?)\s*([A-Za-z]+)\b([^>]*)>\s*$")
 _LEAD_TAGS = re.compile(r"^(?:\s*<\s*/?\s*[A-Za-z]+\b[^>]*>)+\s*")
 _ATTR = re.compile(r"""([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 _LANG_TAG = re.compile(r"\(([A-Z]{2})\)\s+")
+_ROLE_PREFIX = re.compile(r"([^.!?\n<>]{1,120})\.\s+[-–]\s+")  # "rapporteur. - ", "on behalf of the PSE Group. - "
 CHAIR = {"president", "vice-president", "the president", "chairman", "chair", "präsident"}
 
 SNIFF = re.compile(r"^\s*<(?:CHAPTER|SPEAKER)\b", re.MULTILINE)
@@ -44,6 +46,9 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
     expect_title = False
     all_speakers: list[str] = []
     affiliations: dict[str, str] = {}
+    roles: dict[str, str] = {}
+    first_para = False
+    context: str | None = None
     for ln in lines(text, body_start):
         if ln.blank:
             continue
@@ -54,6 +59,7 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
                 expect_title = True
                 speaker = None
             elif tag == "SPEAKER" and not m.group(1):
+                first_para = True
                 a = attrs(m.group(3))
                 name = collapse(a.get("NAME", "")) or None
                 speaker = name
@@ -68,6 +74,7 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
             start += lead.end()
         if expect_title:
             chapter = collapse(text[start : ln.end])
+            context = None
             chapters.append(chapter)
             expect_title = False
             continue
@@ -76,10 +83,22 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
             continue  # (The House rose and observed a minute's silence), (Applause)
         while start < ln.end and text[start].isspace():
             start += 1
+        if first_para:
+            first_para = False
+            rp = _ROLE_PREFIX.match(text, start, ln.end)
+            if rp and speaker:
+                roles.setdefault(speaker, collapse(rp.group(1)))
+                start = rp.end()
         lt = _LANG_TAG.match(text, start, ln.end)
         if lt:
             start = lt.end()
-        segs.add(start, ln.end, speaker=speaker, context=chapter, strip_decoration=False)
+        if speaker is None:
+            # a procedural note before anyone speaks ("- Before the vote:"): context, not words
+            note = collapse(text[start : ln.end]).lstrip("-– ").strip()
+            if note:
+                context = f"{chapter} — {note}" if chapter else note
+            continue
+        segs.add(start, ln.end, speaker=speaker, context=context or chapter, strip_decoration=False)
     if not segs.items and not chapters:
         return []
     by_chars: Counter[str] = Counter()
@@ -102,6 +121,7 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
             "speakers": list(dict.fromkeys(all_speakers)),
             "chapters": chapters,
             **({"affiliations": affiliations} if affiliations else {}),
+            **({"roles": roles} if roles else {}),
         },
     )
     return [doc]

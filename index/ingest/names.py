@@ -55,6 +55,8 @@ def clean_name(label: str) -> str:
     """'Russian Foreign Ministry Spokeswoman Maria Zakharova' → 'Maria Zakharova'; keeps 'Dr.'."""
     label = " ".join(label.replace("\u00a0", " ").split()).strip(" ,;:#")
     label = label.replace("#", "")
+    if label.isupper() and len(label) > 3:
+        label = label.title()  # "JANE DOE" → "Jane Doe"
     words = label.split()
     while len(words) > 1 and (words[0].lower().rstrip(".") in ROLE_WORDS) and words[0].rstrip(".") not in ("Dr", "Prof"):
         words.pop(0)

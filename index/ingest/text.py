@@ -110,9 +110,21 @@ def split_inline(text: str, ls: list[Line]) -> list[Line]:
     return out
 
 
+_SENTENCE_STOP = re.compile(r"[.!?]['\"’”»]?\s*$")
+
+
+def is_title_line(ln: Line) -> bool:
+    """A 🎙 line that titles a document; a 🎙 before a full sentence inside a post is only a marker."""
+    s = ln.stripped
+    if not s.startswith(MIC):
+        return False
+    return not _SENTENCE_STOP.search(s) or bool(_PAREN_DATE_TAIL.search(s))
+
+
 def _split_documents(ls: list[Line]) -> list[tuple[int, int]]:
     """Line ranges [i, j) of documents: every 🎙 line opens one; text before the first is its own."""
-    starts = [i for i, ln in enumerate(ls) if ln.stripped.startswith(MIC)]
+    first_content = next((i for i, ln in enumerate(ls) if not ln.blank), 0)
+    starts = [i for i, ln in enumerate(ls) if is_title_line(ln) or (i == first_content and ln.stripped.startswith(MIC))]
     if not starts:
         return [(0, len(ls))]
     ranges = []
@@ -152,8 +164,11 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
     content = [ln for ln in doc_lines if not ln.blank]
     if not content:
         return None
-    mic_lines = [ln for ln in content if ln.stripped.startswith(MIC)]
-    first = mic_lines[0] if mic_lines else content[0]
+    mic_lines = [ln for ln in content[:1] + [c for c in content if is_title_line(c)] if ln.stripped.startswith(MIC)]
+    worded = [ln for ln in content if has_words(_body(ln, text))]
+    if not worded:
+        return None
+    first = mic_lines[0] if mic_lines else worded[0]
     first_body = _body(first, text)
     is_mic = first.stripped.startswith(MIC)
     title = short_title(first_body) if first_body else None
