@@ -688,3 +688,21 @@ def test_generic_transcript_shapes(tmp_path):
     assert texts[0].startswith("Good morning.") and texts[0].endswith("agreed upon.")
     assert [s.speaker for s in doc.segments] == ["Jane Doe", "John Roe"]
     assert doc.speaker == "Jane Doe"
+
+
+def test_dialogue_starting_with_a_label(tmp_path):
+    p = tmp_path / "dialogue.txt"
+    p.write_text(
+        "Anna Berg: Welcome to the briefing on the new trade agreement.\n"
+        "Tom Lind: Thank you. The agreement enters into force next month.\n"
+        "Anna Berg: And what about the tariffs on steel?\n",
+        encoding="utf-8",
+    )
+    (doc,) = parse_file(p)
+    assert [s.speaker for s in doc.segments] == ["Anna Berg", "Tom Lind", "Anna Berg"]
+    assert doc.text[doc.segments[1].start : doc.segments[1].end] == "Thank you. The agreement enters into force next month."
+    # a caption is not a speaker label
+    q = tmp_path / "caption.txt"
+    q.write_text("🎬 Kostroma Ballet: A Family Affair — a documentary film.\n\nWatch it tonight on our channel.\n", encoding="utf-8")
+    (doc,) = parse_file(q)
+    assert all(s.speaker is None for s in doc.segments)

@@ -83,6 +83,16 @@ def _sample(doc: Document) -> str:
     return sample[:LANGUAGE_SAMPLE]
 
 
+def _is_person(value: str) -> bool:
+    """A speaker value that names someone: not 'multiple (…)', 'various', 'n/a', 'Answer', 'Q'."""
+    from .names import ANSWER_LABELS, QUESTION_LABELS
+
+    v = value.strip()
+    if not v or re.match(r"(?i)(?:multiple|various|several|unknown|none|null)\b|n/?a$", v):
+        return False
+    return v.lower().rstrip(".:") not in ANSWER_LABELS | QUESTION_LABELS
+
+
 def _apply(docs: list[Document], meta: dict, origin: str) -> None:
     """Override extracted metadata with user-supplied values (front matter or sidecar).
 
@@ -99,7 +109,7 @@ def _apply(docs: list[Document], meta: dict, origin: str) -> None:
             doc.title = str(title).strip()
             changed.append("title")
         speaker = meta.get("speaker")
-        if single and isinstance(speaker, str) and speaker.strip() and not re.match(r"(?i)multiple\b|various\b|n/?a$", speaker.strip()):
+        if single and isinstance(speaker, str) and _is_person(speaker):
             doc.speaker = speaker.strip()
             changed.append("speaker")
         lang = meta.get("language", meta.get("lang"))

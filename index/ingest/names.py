@@ -21,9 +21,15 @@ ROLE_WORDS = {
     Министр Министра МИД Официальный Представитель Посол Президент Пресс-секретарь Глава Заместитель
     Russian-Iranian World Day International News Conference Meeting Talks Joint Television TV Channel Programme
     Program Radio Newspaper Magazine Agency Minutes Kremlin Moscow Cairo Geneva Brussels New York Washington
-    Telegram Affairs Nations United Office Republic
+    Telegram Affairs Nations United Office Republic FM MP
     """.split()
 }
+# Capitalised at the start of a title but never part of a name.
+FUNCTION_WORDS = {"on", "in", "at", "the", "of", "a", "an", "and", "for", "with", "by", "to", "from", "about", "after", "before", "during", "as"}
+# Words that make a "WORD:" line opening a caption, not a speaker label.
+NOT_LABELS = {"learn", "more", "read", "note", "update", "watch", "source", "photo", "video", "see", "also", "breaking",
+              "important", "attention", "details", "details", "link", "links", "info", "today", "live", "quote", "subscribe",
+              "follow", "join", "download", "programme", "program", "agenda", "schedule", "venue", "time", "date", "p.s"}
 PARTICLES = {"von", "van", "de", "der", "den", "da", "di", "du", "la", "le", "zu", "al", "el", "bin", "ibn", "y", "dos", "das", "del", "ter"}
 # Labels that stand for a role in the exchange, not for a person.
 ANSWER_LABELS = {"answer", "a", "ответ", "svar", "antwort", "réponse", "reponse", "respuesta", "risposta", "resposta", "antwoord", "vastaus", "odpowiedź", "відповідь"}
@@ -95,6 +101,7 @@ def name_from_title(title: str | None) -> str | None:
             good = (
                 _cap(bare)
                 and bare.lower() not in ROLE_WORDS
+                and bare.lower() not in FUNCTION_WORDS
                 and not bare.isupper()
                 and not any(ch.isdigit() for ch in bare)
                 and len(bare) > 1
@@ -108,9 +115,11 @@ def name_from_title(title: str | None) -> str | None:
                 break
         if len(run) >= 2:
             prev = re.sub(r"['’]s$", "", toks[i - 1]).lower() if i > 0 else ""
-            after_role = prev in ROLE_PRECEDERS or prev in ROLE_WORDS
-            after_prep = prev in {"to", "in", "of", "at", "for", "from", "with"}
+            after_role = prev in ROLE_PRECEDERS or prev in ROLE_WORDS or prev == "by"
+            after_prep = prev in {"to", "in", "of", "at", "for", "from"}
             score = (2 if after_role else 0) + (1 if possessive else 0) + (1 if after_prep and len(run) > 2 else 0)
+            if prev == "with":  # "talks with Mohamed Ali Nafti": the other party
+                score = 0
             words = run
             if len(words) > 2 and prev in {"to", "in", "of", "at", "for", "from", "with"}:
                 words = words[-2:]  # "to South Africa Roman Ambarov" → "Roman Ambarov"

@@ -16,9 +16,9 @@ import re
 from pathlib import Path
 
 from ..document import Document
-from .common import Line, SegmentList, collapse, first_url, hard_wrapped, has_words, iter_blocks, lines, skip_decoration, starts_with_marker, wrapped
+from .common import URL_RE, Line, SegmentList, collapse, first_url, hard_wrapped, has_words, iter_blocks, lines, skip_decoration, starts_with_marker, wrapped
 from .dates import filename_date, title_date
-from .names import ANSWER_LABELS, QUESTION_LABELS, SpeakerCanon, clean_name, is_name, name_from_title
+from .names import ANSWER_LABELS, NOT_LABELS, QUESTION_LABELS, SpeakerCanon, clean_name, is_name, name_from_title
 
 MIC = "🎙"
 SPEECH_MARKS = ("💬", "🗣")
@@ -65,8 +65,8 @@ def is_noise(line: Line, text: str) -> bool:
     raw = line.text.strip()
     if raw.startswith("📍") and len(body) <= 80:
         return True
-    if re.fullmatch(r"[:\s]*(?:https?://\S+)", body):
-        return True
+    if URL_RE.search(body) and len(URL_RE.sub(" ", body).split()) <= 3:
+        return True  # "Learn more: https://…", "🔗 : https://…"
     return False
 
 
@@ -178,9 +178,10 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
         or _PAREN_DATE_TAIL.search(first_body)
         or (others and not _SENTENCE_END.search(first_body) and len(first_body) <= 300 and _label(first, text) is None)
     )
-    title_speaker = name_from_title(first_body) if is_mic else None
-    if title_speaker:
-        title_speaker = canon.canon(clean_name(title_speaker))
+    named_in_title = name_from_title(first_body)
+    if named_in_title:
+        named_in_title = canon.canon(clean_name(named_in_title))  # the spelling later labels follow
+    title_speaker = named_in_title if is_mic else None
 
     wrap = hard_wrapped(doc_lines)
     segs = SegmentList(text)
@@ -190,6 +191,9 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
     heading: str | None = None  # the sub-heading above ("Other key points")
     context_used = False
     last_content_end = max((ln.end for ln in others), default=0)
+    first_real = next((ln for ln in content if not is_noise(ln, text)), None)  # a caption, not a label
+    # several "NAME:" lines make a dialogue transcript: then the first line's label counts too
+    many_labels = sum(1 for ln in content if (lb := _label(ln, text)) and _strict_label(lb[0]) and is_name(lb[0].split(",")[0])) >= 2
     url: str | None = None
     questions: list[str] = []
 
@@ -255,7 +259,8 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
                 prev = ln
                 continue
             flush_question()
-            if lab and (label_key in ANSWER_LABELS or ((marked_speech or _strict_label(label)) and is_name(label.split(",")[0]))):
+            strict_ok = bool(lab) and _strict_label(label) and (many_labels or (ln is not first and ln is not first_real))
+            if lab and (label_key in ANSWER_LABELS or ((marked_speech or strict_ok) and is_name(label.split(",")[0]))):
                 flush()
                 if label_key in ANSWER_LABELS:
                     new_speaker = None  # the title's speaker answers
@@ -326,7 +331,9 @@ def is_heading(para: str) -> bool:
 def _strict_label(label: str) -> bool:
     """A 'Name:' label without a 💬 mark: ALL-CAPS, or 2-4 capitalised words."""
     name = label.split(",")[0].strip()
+    words = name.split()
+    if any(w.lower().strip(".") in NOT_LABELS for w in words):
+        return False
     if name.isupper() and len(name) >= 2:
         return True
-    words = name.split()
     return 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
