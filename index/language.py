@@ -61,10 +61,16 @@ def normalize_code(code: str | None) -> str | None:
     """'EN', 'en-GB', 'sv_SE', 'no' → ISO 639-1 ('en', 'sv', 'nb'); None if not a language code."""
     if not code:
         return None
-    base = re.split(r"[-_]", str(code).strip().lower())[0]
+    raw = str(code).strip()
+    base = re.split(r"[-_]", raw.lower())[0]
     if base == "no":
         base = "nb"
-    return base if _language(base) is not None else None
+    if _language(base) is not None:
+        return base
+    lang = getattr(Language, raw.upper(), None)  # "english", "Swedish" (Whisper writes names)
+    if isinstance(lang, Language):
+        return _code(lang)
+    return None
 
 
 def detect_language(

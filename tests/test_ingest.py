@@ -706,3 +706,35 @@ def test_dialogue_starting_with_a_label(tmp_path):
     q.write_text("🎬 Kostroma Ballet: A Family Affair — a documentary film.\n\nWatch it tonight on our channel.\n", encoding="utf-8")
     (doc,) = parse_file(q)
     assert all(s.speaker is None for s in doc.segments)
+
+
+def test_markdown_transcript(tmp_path):
+    p = tmp_path / "briefing.md"
+    p.write_text(
+        "# Weekly briefing (March 5, 2025)\n\n## Trade\n\n**Jane Doe:** The talks on tariffs will resume on Monday.\n\n"
+        "- Both sides agreed on a timetable.\n* The next round is in Oslo.\n\n## Energy\n\n__John Roe__: Gas prices fell again this week.\n",
+        encoding="utf-8",
+    )
+    (doc,) = parse_file(p)
+    assert doc.title == "Weekly briefing (March 5, 2025)" and doc.date == "2025-03-05"
+    texts = [doc.text[s.start : s.end] for s in doc.segments]
+    assert texts == [
+        "The talks on tariffs will resume on Monday.",
+        "Both sides agreed on a timetable.",
+        "The next round is in Oslo.",
+        "Gas prices fell again this week.",
+    ]
+    assert [s.speaker for s in doc.segments] == ["Jane Doe", "Jane Doe", "Jane Doe", "John Roe"]
+    assert [s.context for s in doc.segments] == ["Trade", "Trade", "Trade", "Energy"]
+    assert doc.speaker == "Jane Doe"
+
+
+def test_whisper_language_names_and_bare_lists(tmp_path):
+    p = tmp_path / "w.json"
+    p.write_text(json.dumps({"language": "english", "segments": [{"start": 1, "end": 2, "text": "Ja."}]}), encoding="utf-8")
+    (doc,) = parse_file(p)
+    assert doc.language == "en"  # too short to tell: the transcript's own language wins
+    q = tmp_path / "list.json"
+    q.write_text(json.dumps([{"start": 0, "end": 3, "text": "Wir werden die Gespräche fortsetzen.", "speaker": "SPEAKER_00"}]), encoding="utf-8")
+    (doc,) = parse_file(q)
+    assert doc.language == "de" and doc.segments[0].speaker == "SPEAKER_00" and doc.segments[0].time == 0

@@ -124,9 +124,14 @@ def _paren_span(text: str, ls: list[Line], i: int) -> int | None:
     return None
 
 
+_LEAD_DASH = re.compile(r"[—–-][ \t\u00a0]+")
+
+
 def _add_split(segs: SegmentList, text: str, start: int, end: int, speaker: str | None, context: str | None) -> None:
-    """Add text[start:end] as segments, leaving out parenthesised interjections inside it."""
-    pos = start
+    """Add text[start:end] as segments, leaving out parenthesised interjections inside it (and the
+    dash that opens a reply to an interjection: "— Ja, Herr Strauß, …")."""
+    m = _LEAD_DASH.match(text, start, end)
+    pos = m.end() if m else start
     for m in _INLINE_INTERJECTION.finditer(text, start, end):
         segs.add(pos, m.start(), speaker=speaker, context=context, strip_decoration=False)
         pos = m.end()

@@ -34,7 +34,8 @@ _READ_MORE = re.compile(
 )
 _LINK_ONLY = re.compile(r"^\W*(?:https?://|www\.)\S+\W*$", re.IGNORECASE)
 _HASHTAGS_ONLY = re.compile(r"^(?:#\w+[\s,.;]*)+$")
-_LABEL = re.compile(r"(?P<label>[^\W\d_][^:\n]{0,80}?)\s*:(?=\s|$)")
+_LABEL = re.compile(r"(?:\*\*|__)?(?P<label>[^\W\d_][^:\n*]{0,80}?)(?:\*\*|__)?\s*:(?:\*\*|__)?(?=\s|$)")
+_MD_HEADING = re.compile(r"\s*#{1,6}\s+(?=\S)")
 _SENTENCE_END = re.compile(r"[.!?…»”\"')\]]\s*$")
 _PAREN_DATE_TAIL = re.compile(r"\([^()]*\d{4}[^()]*\)\W*$")
 
@@ -45,6 +46,15 @@ def _lead(line: Line, text: str) -> int:
 
 def _body(line: Line, text: str) -> str:
     return text[_lead(line, text) : line.end].strip()
+
+
+def _title_text(line: Line, text: str) -> str:
+    """A title line without its decoration or Markdown heading marks ('# ', '**')."""
+    body = _body(line, text)
+    m = _MD_HEADING.match(body)
+    if m:
+        body = body[m.end() :]
+    return body.strip("*_ ").strip()
 
 
 _READ_MORE_LEAD = re.compile(r"^(?:read\s+(?:in\s+full|more|the\s+full)|läs\s+(?:hela|mer)|читать\s+полностью|подробнее)\b", re.IGNORECASE)
@@ -171,7 +181,7 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
     first = mic_lines[0] if mic_lines else worded[0]
     first_body = _body(first, text)
     is_mic = first.stripped.startswith(MIC)
-    title = short_title(first_body) if first_body else None
+    title = short_title(_title_text(first, text)) if first_body else None
     others = [ln for ln in content[content.index(first) + 1 :] if not is_noise(ln, text)]
     headline = bool(
         is_mic
@@ -242,6 +252,12 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
                 prev = None
                 continue
             lead = _lead(ln, text)
+            if _MD_HEADING.match(text, ln.start, ln.end) and not raw.startswith("#" * 7):
+                flush()
+                flush_question()
+                heading = _title_text(ln, text) or heading  # a Markdown heading: context, not words
+                prev = None
+                continue
             lab = _label(ln, text)
             label = lab[0] if lab else None
             label_key = label.lower().rstrip(".") if label else None
