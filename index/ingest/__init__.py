@@ -69,18 +69,37 @@ def parse_text_content(text: str, source: str, path: Path) -> tuple[list[Documen
 
 
 def _sample(doc: Document) -> str:
-    """Text for language detection: the segments' text (and the title, when they are short)."""
-    parts, n = [], 0
-    for s in doc.segments:
-        t = doc.text[s.start : s.end]
-        parts.append(t)
-        n += len(t) + 1
-        if n >= LANGUAGE_SAMPLE:
-            break
-    sample = "\n".join(parts)
-    if len(sample) < 200 and doc.title and doc.title not in sample:
-        sample = doc.title + "\n" + sample
-    return sample[:LANGUAGE_SAMPLE]
+    """Text for language detection: LANGUAGE_SAMPLE characters of the segments' text, taken from
+    its beginning, middle and end (an opening that is all names and numbers misleads), plus the
+    title when the text is short."""
+    spans = [(s.start, s.end) for s in doc.segments]
+    total = sum(e - b for b, e in spans)
+    if total <= LANGUAGE_SAMPLE:
+        sample = "\n".join(doc.text[b:e] for b, e in spans)
+        if len(sample) < 200 and doc.title and doc.title not in sample:
+            sample = doc.title + "\n" + sample
+        return sample
+    window = LANGUAGE_SAMPLE // 3
+    parts = []
+    for k in range(3):
+        want = (total - window) * k // 2  # offset into the concatenated segment text
+        pos = 0
+        for b, e in spans:
+            if pos + (e - b) > want:
+                start = b + max(0, want - pos)
+                piece = doc.text[start : min(e, start + window)]
+                # extend into the following segments when this one ends early
+                rest = window - len(piece)
+                parts.append(piece)
+                if rest > 0:
+                    for b2, e2 in spans[spans.index((b, e)) + 1 :]:
+                        parts.append(doc.text[b2 : min(e2, b2 + rest)])
+                        rest -= min(e2 - b2, rest)
+                        if rest <= 0:
+                            break
+                break
+            pos += e - b
+    return "\n".join(parts)[: LANGUAGE_SAMPLE + 10]
 
 
 def _is_person(value: str) -> bool:
