@@ -21,7 +21,7 @@ ROLE_WORDS = {
     Министр Министра МИД Официальный Представитель Посол Президент Пресс-секретарь Глава Заместитель
     Russian-Iranian World Day International News Conference Meeting Talks Joint Television TV Channel Programme
     Program Radio Newspaper Magazine Agency Minutes Kremlin Moscow Cairo Geneva Brussels New York Washington
-    Telegram Affairs Nations United Office Republic FM MP
+    Telegram Affairs Nations United Office Republic FM MP Veteran Veterans His Her Holiness Excellency H.E.
     """.split()
 }
 # Capitalised at the start of a title but never part of a name.
@@ -30,6 +30,14 @@ FUNCTION_WORDS = {"on", "in", "at", "the", "of", "a", "an", "and", "for", "with"
 NOT_LABELS = {"learn", "more", "read", "note", "update", "watch", "source", "photo", "video", "see", "also", "breaking",
               "important", "attention", "details", "details", "link", "links", "info", "today", "live", "quote", "subscribe",
               "follow", "join", "download", "programme", "program", "agenda", "schedule", "venue", "time", "date", "p.s"}
+# Last words of institutions and events, which look like names: "… Partnership Forum".
+NOT_NAME_ENDINGS = {
+    "forum", "committee", "council", "conference", "day", "night", "emirates", "federation", "objectives", "worker",
+    "workers", "partnership", "agreement", "organization", "organisation", "union", "assembly", "summit", "ministry",
+    "service", "group", "agency", "channel", "programme", "program", "prize", "award", "week", "year", "festival",
+    "university", "institute", "school", "academy", "museum", "theatre", "ballet", "bank", "fund", "party", "army",
+    "front", "republic", "kingdom", "states", "islands", "region", "oblast", "city", "square", "street", "station",
+}
 PARTICLES = {"von", "van", "de", "der", "den", "da", "di", "du", "la", "le", "zu", "al", "el", "bin", "ibn", "y", "dos", "das", "del", "ter"}
 # Labels that stand for a role in the exchange, not for a person.
 ANSWER_LABELS = {"answer", "a", "ответ", "svar", "antwort", "réponse", "reponse", "respuesta", "risposta", "resposta", "antwoord", "vastaus", "odpowiedź", "відповідь"}
@@ -77,7 +85,7 @@ ROLE_PRECEDERS = {
 }
 
 
-def name_from_title(title: str | None) -> str | None:
+def name_from_title(title: str | None, min_score: int = 1) -> str | None:
     """The person a title is about: 'Foreign Minister Sergey Lavrov’s interview …' → 'Sergey Lavrov'.
 
     Candidates are runs of two or more capitalised words that are not roles or institutions; a run
@@ -124,10 +132,12 @@ def name_from_title(title: str | None) -> str | None:
             if len(words) > 2 and prev in {"to", "in", "of", "at", "for", "from", "with"}:
                 words = words[-2:]  # "to South Africa Roman Ambarov" → "Roman Ambarov"
             words = words[-3:]
+            if words[-1].lower() in NOT_NAME_ENDINGS:
+                score = 0
             if score > best_score:
                 best, best_score = " ".join(words), score
         i = max(j, i + 1)
-    return best
+    return best if best_score >= min_score else None
 
 
 def _surname(name: str) -> str:

@@ -28,7 +28,7 @@ _READ_MORE = re.compile(
     r"^(?:read(?:\s+(?:in\s+full|more|the\s+full\s+(?:text|version|interview|statement)|full\s+text))?"
     r"|full\s+text|läs\s+(?:hela|mer)(?:\s+\w+)?|læs\s+(?:hele|mere)|les\s+(?:hele|mer)"
     r"|weiterlesen|mehr\s+lesen|vollständig\s+lesen|lire\s+la\s+suite|leer\s+m[áa]s|leggi\s+(?:tutto|di\s+più)"
-    r"|читать\s+(?:полностью|далее)|подробнее|полный\s+текст|lue\s+lisää|lees\s+meer|czytaj\s+(?:więcej|całość))"
+    r"|чита(?:ть|йте)\s+(?:полностью|далее|подробнее)|подробнее|полный\s+текст|lue\s+lisää|lees\s+meer|czytaj\s+(?:więcej|całość))"
     r"\s*[:.…]*\s*(?:https?://\S+)?\s*$",
     re.IGNORECASE,
 )
@@ -57,7 +57,7 @@ def _title_text(line: Line, text: str) -> str:
     return body.strip("*_ ").strip()
 
 
-_READ_MORE_LEAD = re.compile(r"^(?:read\s+(?:in\s+full|more|the\s+full)|läs\s+(?:hela|mer)|читать\s+полностью|подробнее)\b", re.IGNORECASE)
+_READ_MORE_LEAD = re.compile(r"^(?:read\s+(?:in\s+full|more|the\s+full)|läs\s+(?:hela|mer)|чита(?:ть|йте)\s+полностью|подробнее)\b", re.IGNORECASE)
 
 
 def is_read_more(s: str) -> bool:
@@ -188,10 +188,10 @@ def _parse_one(text, source, path, doc_lines: list[Line], doc_start: int, doc_en
         or _PAREN_DATE_TAIL.search(first_body)
         or (others and not _SENTENCE_END.search(first_body) and len(first_body) <= 300 and _label(first, text) is None)
     )
-    named_in_title = name_from_title(first_body)
+    named_in_title = name_from_title(first_body, min_score=1 if is_mic else 2)
     if named_in_title:
         named_in_title = canon.canon(clean_name(named_in_title))  # the spelling later labels follow
-    title_speaker = named_in_title if is_mic else None
+    title_speaker = named_in_title if headline else None  # "Statement by X (date)": X speaks below
 
     wrap = hard_wrapped(doc_lines)
     segs = SegmentList(text)
