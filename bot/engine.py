@@ -332,10 +332,15 @@ def _fragment_score(target: str, sentence_norm: str) -> float:
         return 0.0
     if target in sentence_norm:
         return 100.0
-    partial = fuzz.partial_ratio(target, sentence_norm) if len(target) <= len(sentence_norm) else fuzz.ratio(target, sentence_norm)
+    # the share of the fragment a sentence can account for: a sentence shorter than the fragment
+    # cannot hold all of it (the fragment may run on into the next sentence)
+    coverage = min(1.0, len(sentence_norm) / len(target))
+    if len(target) <= len(sentence_norm):
+        partial = fuzz.partial_ratio(target, sentence_norm)
+    else:
+        partial = fuzz.ratio(target, sentence_norm)
     tokens = fuzz.token_set_ratio(target, sentence_norm)
-    coverage = len(target) / max(len(target), len(sentence_norm))
-    return max(partial, tokens * (0.85 + 0.15 * coverage))
+    return max(partial, tokens * (0.7 + 0.3 * coverage))
 
 
 def gen_text(gen: Generation, s: SentenceRow) -> str:

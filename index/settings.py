@@ -50,6 +50,10 @@ class IndexSettings(BaseSettings):
     passage_chars: int = Field(
         default=700, description="Target passage size in characters (a few sentences; fits the model window)."
     )
+    sidecars: bool = Field(
+        default=True,
+        description="Read manifest.jsonl / manifest.csv / metadata.csv beside transcripts to override extracted metadata.",
+    )
     max_file_mb: int = Field(default=50, description="Files larger than this are skipped, with the reason.")
 
     @property
