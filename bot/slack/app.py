@@ -40,7 +40,6 @@ def build_app(settings: SlackSettings, answerer: Answerer, client: WebClient | N
     bot = OnRecordBot(settings, answerer)
     app = App(
         client=client,
-        token=client.token or settings.bot_token,
         signing_secret=settings.signing_secret or "",
         listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="onrecord-listener"),
         ignoring_self_events_enabled=True,
@@ -50,6 +49,17 @@ def build_app(settings: SlackSettings, answerer: Answerer, client: WebClient | N
     @app.error
     def on_error(error, body):
         log.exception("Slack listener failed: %s", error, exc_info=error)
+
+    @app.middleware
+    def acknowledge_first(body, ack, next):
+        """Slash commands and our buttons are acknowledged here, in the request's own thread, before
+        any listener is scheduled: even with every worker busy, Slack hears back within 3 s."""
+        if body.get("command") in ("/ask", "/quote") or (
+            body.get("type") == "block_actions"
+            and all(str(a.get("action_id", "")).startswith("onrecord_") for a in body.get("actions") or [])
+        ):
+            ack()
+        return next()
 
     for name in LISTENERS:
         importlib.import_module(name).register(app, bot)

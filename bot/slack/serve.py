@@ -65,7 +65,11 @@ class HttpRunner:
                 resp = app.dispatch(req)
                 self._send(resp.status, resp.headers, resp.body or "")
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 512  # the default 5 overflows under bursts and costs a 1-3 s SYN retry
+            daemon_threads = True
+
+        self.server = Server((host, port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread: threading.Thread | None = None
@@ -106,6 +110,15 @@ def _open_engine(index: Path | None) -> Answerer:
     from bot.engine import Engine  # written alongside; imported here so the Slack app loads without it
 
     return Engine.open(index_dir)
+
+
+def _warm_up(answerer: Answerer) -> None:
+    """Answer one question before serving: the first one pays for lazy loading (model, index
+    caches) and, holding the GIL, would otherwise delay the acknowledgement of the first requests."""
+    try:
+        answerer.ask("warm-up question about the record", lang_hint="en", limit=1)
+    except Exception as e:
+        log.warning("warm-up question failed: %s", e)
 
 
 def serve(
@@ -151,6 +164,7 @@ def serve(
 
     from bot.slack.app import build_app
 
+    _warm_up(answerer)
     app = build_app(settings, answerer)
     runner: HttpRunner | SocketRunner = HttpRunner(app, port) if http else SocketRunner(app, settings.app_token or "")
     stop = stop or threading.Event()

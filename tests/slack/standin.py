@@ -104,7 +104,11 @@ class SlackStandIn:
                 body = standin.respond(method, args, token)
                 self._reply(200, json.dumps(body).encode("utf-8"))
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 512  # like Slack, never refuse a burst (the default backlog is 5)
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
