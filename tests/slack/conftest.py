@@ -67,12 +67,6 @@ def socket_bot(standin, settings, answerer):
 
 
 @pytest.fixture(scope="session")
-def answerer(request):
-    """The shared real `engine`; ONRECORD_SLACK_TEMP_ENGINE=1 swaps in the temporary seed slicer."""
-    import os
-
-    if os.environ.get("ONRECORD_SLACK_TEMP_ENGINE") == "1":
-        from temp_engine import SeedSlicer
-
-        return SeedSlicer()
-    return request.getfixturevalue("engine")
+def answerer(engine):
+    """The shared real `engine` of tests/conftest.py (the real engine over a small real index)."""
+    return engine
