@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import sys
@@ -68,31 +69,35 @@ class IndexSummary:
         return d
 
 
-def discover(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:
-    """Transcript files under `paths`, each with None or the reason it cannot be read.
+NOT_TRANSCRIPTS = ("readme", "license", "licence", "changelog", "contributing")
+
+
+def discover(paths: list[Path]) -> Iterator[tuple[Path, Path, str | None]]:
+    """Transcript files under `paths`: (file, the root it was found under, None or why it cannot be read).
 
     Directory symlinks are not followed (no loops); file symlinks are followed when they resolve.
+    Hidden files, sidecar manifests and a folder's README/LICENSE files are not transcripts.
     """
     for root in paths:
         root = Path(root)
         if root.is_file():
-            yield root, None
+            yield root, root.parent, None
             continue
         if not root.exists():
-            yield root, "no such file or folder"
+            yield root, root, "no such file or folder"
             continue
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
-                if name.startswith(".") or name in SIDECAR_NAMES:
+                if name.startswith(".") or name in SIDECAR_NAMES or name.lower().startswith(NOT_TRANSCRIPTS):
                     continue
                 path = Path(dirpath) / name
                 if path.suffix.lower() not in TRANSCRIPT_SUFFIXES:
                     continue
                 if path.is_symlink() and not path.exists():
-                    yield path, "broken or looping symbolic link"
+                    yield path, root, "broken or looping symbolic link"
                     continue
-                yield path, None
+                yield path, root, None
 
 
 def file_sha256(path: Path) -> str:
@@ -186,8 +191,40 @@ def run_index(
         pending = _Pending(writer, embedder, bar)
         new_docs: list[int] = []
         max_bytes = settings.max_file_mb * 2**20
-        for path, problem in discover([Path(p) for p in paths]):
+        seen: set[str] = set()
+        orphans: list[str] = []  # duplicates whose original left the index: indexed on their own
+
+        def forget(source: str) -> None:
+            """`source` leaves the index (updated, pruned or now a duplicate itself): files recorded as
+            its duplicates hold no documents of their own, so they are examined again in this run."""
+            for (dup,) in db.execute("SELECT source FROM files WHERE duplicate_of = ?", (source,)).fetchall():
+                db.execute("DELETE FROM files WHERE source = ?", (dup,))
+                known.pop(dup, None)
+                if dup in seen:
+                    seen.discard(dup)
+                    summary.files_seen -= 1
+                orphans.append(dup)
+            for sha_key in [k for k, v in by_sha.items() if v == source]:
+                del by_sha[sha_key]
+            writer.remove_file(source)
+
+        def orphaned() -> Iterator[tuple[Path, Path, str | None]]:
+            i = 0
+            while i < len(orphans):  # grows while the run goes on
+                if os.path.exists(orphans[i]):
+                    yield Path(orphans[i]), Path(orphans[i]).parent, None
+                i += 1
+
+        if prune:  # first, so duplicates of vanished files are indexed in their place in this run
+            for source in list(known):
+                if not os.path.exists(source):
+                    forget(source)
+                    summary.removed += 1
+        for path, root, problem in itertools.chain(discover([Path(p) for p in paths]), orphaned()):
             source = os.path.abspath(path)
+            if source in seen:  # overlapping paths (a folder and a file in it): once is enough
+                continue
+            seen.add(source)
             summary.files_seen += 1
             if on_file:
                 on_file(source)
@@ -213,7 +250,7 @@ def run_index(
                 continue
             original = by_sha.get(sha)
             if original and original != source and os.path.exists(original):
-                writer.remove_file(source)
+                forget(source)
                 db.execute(
                     "INSERT INTO files (source, sha256, size, mtime, duplicate_of, indexed_at) VALUES (?,?,?,?,?,?)",
                     (source, sha, st.st_size, st.st_mtime, original, time.time()),
@@ -221,7 +258,8 @@ def run_index(
                 summary.duplicates += 1
                 continue
             try:
-                docs = parse_file(path, source=source, languages=settings.languages, max_bytes=max_bytes)
+                docs = parse_file(path, source=source, languages=settings.languages, max_bytes=max_bytes,
+                                  sidecars=settings.sidecars, root=root)
             except SkipFile as exc:
                 if source in known:
                     summary.kept_previous.append(source)
@@ -234,7 +272,7 @@ def run_index(
                 summary.skipped.append((source, f"could not be parsed ({type(exc).__name__}: {exc})"))
                 continue
             if source in known:
-                writer.remove_file(source)
+                forget(source)
                 summary.updated += 1
             else:
                 summary.added += 1
@@ -250,11 +288,6 @@ def run_index(
                 summary.documents += 1
                 new_docs.append(doc_id)
         pending.flush()
-        if prune:
-            for source in list(known):
-                if not os.path.exists(source):
-                    writer.remove_file(source)
-                    summary.removed += 1
         if new_docs:
             link_versions(writer, embedder, new_docs)
         counts = writer.db.execute(
