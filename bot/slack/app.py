@@ -23,7 +23,7 @@ LISTENERS = [
     "bot.slack.listeners.commands",  # /ask, /quote
     "bot.slack.listeners.actions",  # More quotes, Other language, 👍/👎, Share
     "bot.slack.listeners.assistant",  # the assistant panel
-    # "bot.slack.listeners.reindex",  # /reindex and file uploads (admins: bot.settings.admins)
+    "bot.slack.listeners.reindex",  # /reindex and file uploads (admins: bot.settings.admins)
 ]
 
 

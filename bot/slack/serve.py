@@ -131,11 +131,13 @@ def serve(
     settings: SlackSettings | None = None,
     on_ready: Callable[[HttpRunner | SocketRunner], None] | None = None,
     stop: threading.Event | None = None,
+    watch: Path | None = None,
 ) -> int:
     """Run the bot until interrupted (or `stop` is set). Returns a process exit code.
 
     `check=True` validates the settings and opens the index, without connecting to Slack.
     `on_ready(runner)` is called once serving (tests use `runner.port`, `runner.app`, `runner.stop()`).
+    `watch`: a transcripts folder indexed as it changes (index.watch.Watcher, sharing the engine's model).
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -152,6 +154,11 @@ def serve(
     opened = answerer is None
     if answerer is None:
         try:
+            if watch is not None and not check:  # a first index from the folder, so the engine can open
+                from index.settings import IndexSettings
+                from index.watch import ensure_index
+
+                ensure_index([watch], IndexSettings().model_copy(update={"index": index} if index else {}))
             answerer = _open_engine(index)  # once, for the life of the process
         except OnRecordError as e:
             print(f"Cannot open the index: {e}", file=sys.stderr)
@@ -166,6 +173,13 @@ def serve(
 
     _warm_up(answerer)
     app = build_app(settings, answerer)
+    watcher = None
+    if watch is not None:
+        from index.watch import Watcher
+
+        watcher = Watcher.for_engine([Path(watch)], answerer)
+        app.onrecord.indexer = watcher  # type: ignore[attr-defined]  (/reindex and uploads share it)
+        watcher.start()
     runner: HttpRunner | SocketRunner = HttpRunner(app, port) if http else SocketRunner(app, settings.app_token or "")
     stop = stop or threading.Event()
     runner.stop_event = stop  # type: ignore[attr-defined]
@@ -181,5 +195,7 @@ def serve(
         pass
     finally:
         runner.stop()
+        if watcher is not None:
+            watcher.stop()
         app.onrecord.close()  # type: ignore[attr-defined]
     return 0

@@ -61,6 +61,19 @@ class SlackSettings(BaseSettings):
         validation_alias=_alias("ONRECORD_ADMINS"),
         description="Slack user ids (U…) allowed to re-index and add transcripts: comma-separated or a JSON list.",
     )
+    transcripts: Path | None = Field(
+        default=None,
+        validation_alias=_alias("ONRECORD_TRANSCRIPTS"),
+        description=(
+            "Transcripts folder that `/reindex` re-syncs and where transcripts shared with the bot by an "
+            "admin are saved (default: the folder given to `onrecord serve --watch`)."
+        ),
+    )
+    upload_max_mb: float = Field(
+        default=20,
+        validation_alias=_alias("ONRECORD_UPLOAD_MAX_MB"),
+        description="Largest transcript file (in MB) an admin may share with the bot; larger ones are refused unread.",
+    )
     feedback_db: Path | None = Field(
         default=None,
         validation_alias=_alias("ONRECORD_FEEDBACK_DB"),

@@ -1,0 +1,159 @@
+"""Transcripts handed to the bot (a file shared in Slack): name, size and content checks, then a
+write that can only land inside the transcripts folder.
+
+    safe_name(name)                      the file name to save under, or Refused(reason)
+    download(url, token, limit, ...)     the bytes, streamed, never more than `limit`
+    check_transcript(data, name)         the documents it holds (parsed in a temporary folder), or Refused
+    save_into(folder, name, data)        written atomically under a free name inside `folder`
+
+Nothing is written into the transcripts folder before every check has passed.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+from index.document import Document
+from index.errors import OnRecordError, SkipFile
+from index.indexer import SIDECAR_NAMES, TRANSCRIPT_SUFFIXES
+
+MAX_NAME_CHARS = 120
+_UNSAFE_CHARS = re.compile(r'[<>:"|?*\\\x00-\x1f\x7f]')
+_CHUNK = 64 * 1024
+
+
+class Refused(OnRecordError):
+    """A file the bot will not take; `reason` is shown to the person who shared it."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def safe_name(name: str | None, max_chars: int = MAX_NAME_CHARS) -> str:
+    """A plain file name for `name`, or Refused: path tricks (`../`, absolute paths, folders),
+    NUL and control characters, hidden names, overlong names and non-transcript types are refused;
+    odd characters are replaced and Unicode is normalised (NFC)."""
+    if not name or not name.strip():
+        raise Refused("the file has no name")
+    if "\x00" in name:
+        raise Refused("the file name contains a NUL character")
+    if "/" in name or "\\" in name or name.strip() in (".", ".."):
+        raise Refused("the file name contains a path (folders, `../` or an absolute path are not accepted)")
+    name = unicodedata.normalize("NFC", name).strip()
+    if len(name) > max_chars or len(name.encode("utf-8")) > 240:
+        raise Refused(f"the file name is too long ({len(name)} characters; at most {max_chars})")
+    if name.startswith("."):
+        raise Refused("hidden file names (starting with a dot) are not accepted")
+    name = _UNSAFE_CHARS.sub("_", name)
+    name = re.sub(r"\s+", " ", name)
+    suffix = Path(name).suffix.lower()
+    if suffix not in TRANSCRIPT_SUFFIXES:
+        kinds = ", ".join(sorted(TRANSCRIPT_SUFFIXES))
+        raise Refused(f"{suffix or 'no extension'} is not a transcript type ({kinds})")
+    if name.lower() in SIDECAR_NAMES:
+        raise Refused("metadata manifests cannot be uploaded")
+    if not Path(name).stem.strip(" ._-"):
+        raise Refused("the file name has no stem")
+    return name
+
+
+def _host_ok(url: str, allowed_hosts: set[str]) -> bool:
+    host = (urllib.parse.urlparse(url).hostname or "").lower()
+    return host in allowed_hosts or host == "slack.com" or host.endswith((".slack.com", ".slack-edge.com"))
+
+
+def download(url: str, token: str | None, limit: int, allowed_hosts: set[str] = frozenset(), timeout: float = 30) -> bytes:
+    """GET `url` with the bot token, refusing anything over `limit` bytes without reading it all."""
+    if not url:
+        raise Refused("Slack gave no download address for the file")
+    if not _host_ok(url, set(allowed_hosts)):
+        raise Refused("the file is not hosted by Slack")  # never send the token elsewhere
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            declared = resp.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise Refused(f"the file is too large ({_mb(int(declared))}; the limit is {_mb(limit)})")
+            chunks, got = [], 0
+            while True:
+                chunk = resp.read(_CHUNK)
+                if not chunk:
+                    break
+                got += len(chunk)
+                if got > limit:
+                    raise Refused(f"the file is too large (over {_mb(limit)})")
+                chunks.append(chunk)
+    except urllib.error.URLError as exc:
+        raise Refused(f"the file could not be downloaded ({exc})") from None
+    data = b"".join(chunks)
+    if data[:15].lower().startswith((b"<!doctype html", b"<html")):
+        raise Refused("Slack returned a web page instead of the file (missing files:read scope?)")
+    return data
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def check_transcript(data: bytes, name: str, languages: list[str] | None = None,
+                     max_bytes: int = 50 * 2**20) -> list[Document]:
+    """The documents `data` holds, parsed as file `name` in a private temporary folder; Refused if
+    it is empty, binary, undecodable or has no transcript text."""
+    from index.ingest import parse_file
+    from index.ingest.encoding import decode_bytes
+
+    if not data:
+        raise Refused("the file is empty")
+    try:
+        decode_bytes(data)
+    except SkipFile as exc:
+        raise Refused(f"not a readable transcript ({exc.reason})") from None
+    with tempfile.TemporaryDirectory(prefix="onrecord-upload-") as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            docs = parse_file(path, source=name, languages=languages, max_bytes=max_bytes, sidecars=False)
+        except SkipFile as exc:
+            raise Refused(f"not a usable transcript ({exc.reason})") from None
+        except Exception as exc:  # noqa: BLE001 - a parser bug is a refusal, not a crash
+            raise Refused(f"the file could not be parsed ({type(exc).__name__})") from None
+    if not docs:
+        raise Refused("no transcript text found in the file")
+    return docs
+
+
+def save_into(folder: Path, name: str, data: bytes) -> Path:
+    """Write `data` as `name` inside `folder` (never elsewhere, never over an existing file: a free
+    name `stem-2.ext`, `stem-3.ext`… is taken instead). The file appears complete or not at all."""
+    name = safe_name(name)
+    root = Path(folder).resolve(strict=True)
+    tmp = root / f".upload-{uuid.uuid4().hex}.part"  # hidden: watchers and the indexer skip it
+    stem, suffix = Path(name).stem, Path(name).suffix
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        for i in range(1, 1000):
+            candidate = root / (name if i == 1 else f"{stem}-{i}{suffix}")
+            if os.path.lexists(candidate):  # taken (a planted symlink too: it is never followed)
+                continue
+            if candidate.parent.resolve() != root or candidate.name != Path(candidate.name).name:
+                raise Refused("the file name would leave the transcripts folder")
+            try:
+                os.link(tmp, candidate)  # atomic, never follows or replaces what is there
+            except FileExistsError:
+                continue
+            return candidate
+        raise Refused("too many files with this name already")
+    finally:
+        tmp.unlink(missing_ok=True)
