@@ -250,10 +250,13 @@ class Watcher:
                 if due is None or due > 0:
                     self._cond.wait(timeout=due if due is not None else 1.0)
                     continue
-            paths, vanished = self._take()
-            if not paths and not vanished:
-                continue
-            self._guarded(lambda: self.sync(paths, prune=self.prune or vanished))
+            self.busy = True  # from taking the batch on, so idle() never sees a gap
+            try:
+                paths, vanished = self._take()
+                if paths or vanished:
+                    self._guarded(lambda: self.sync(paths, prune=self.prune or vanished))
+            finally:
+                self.busy = False
 
     def _guarded(self, fn) -> None:
         try:
