@@ -24,9 +24,11 @@ from index.textnorm import fold, normalize, stems, words
 from .answer_types import Answer, Quote
 from .compose import compose
 from .question import clean
+from .relevance import ENTITY_MIN_COSINE, capitalised_words, entities, missing_entities
 from .quotes import (
     SentenceRow,
     extend,
+    joinable_run,
     make_quote,
     passage_sentences,
     sentence_rows,
@@ -36,12 +38,19 @@ from .quotes import (
 log = logging.getLogger(__name__)
 
 # Calibrated on ../shared/dev-questions.jsonl (see scripts/eval and the README): the best passage's
-# cosine with the question must reach this, or its words must be found in it.
-MIN_DENSE = 0.80
+# cosine with the question must reach this, or its words must be found in it; and the question's
+# names must be in the passages found (bot/relevance.py).
+MIN_DENSE = 0.78
 MIN_LEXICAL = 0.55
+ENTITY_PASSAGES = 10
+LEXICAL_TIEBREAK = 0.05
+RERANK_NAMED = 20
+NAMED_PENALTY = 1.0 / 61  # per missing name: about one rank at the top of a fused list
+PER_STATEMENT = 2  # quotes from one statement (in any of its languages) per answer  # weight of the question's words found in a sentence, beside its cosine
 DENSE_MARGIN = 0.04  # a further quote's passage must be this close to the best one's cosine
 QUOTE_MIN_SCORE = 80.0  # rapidfuzz 0-100: below this a pasted fragment is "not found"
 CANDIDATES = 40
+FTS_WEIGHT = 1.0  # full-text list weight in the fusion (dense 1.0); 0.5 measured worse with scripts/eval
 
 
 class Engine:
@@ -57,6 +66,7 @@ class Engine:
         self._refs: dict[str, int] = {}
         self._retired: dict[str, Generation] = {}
         self._speakers: dict[str, list[tuple[str, str]]] = {}
+        self._sent_cache: dict[str, dict[int, np.ndarray]] = {}
 
     @classmethod
     def open(cls, index_dir: Path | None = None, settings: IndexSettings | None = None,
@@ -136,8 +146,9 @@ class Engine:
             return compose(question, lang, [], kind="empty", notes=notes)
         qvec = self._embed_query(q.text)
         with self.generation() as gen:
-            hits = hybrid_search(gen, qvec, q.text, lang, k=CANDIDATES)
+            hits = hybrid_search(gen, qvec, q.text, lang, k=CANDIDATES, fts_weight=FTS_WEIGHT)
             hits = self._boost_speakers(gen, q.text, hits)
+            hits = self._prefer_named(gen, q.text, hits)
             if not hits or not self._answerable(gen, q.text, lang, hits):
                 return compose(question, lang, [], kind="ask", notes=notes)
             quotes = self._quotes_for(gen, q.text, lang, qvec, hits, want=offset + limit + 1)
@@ -145,10 +156,42 @@ class Engine:
         return compose(question, lang, quotes[offset : offset + limit], kind="ask", notes=notes, more=more)
 
     def _answerable(self, gen: Generation, question: str, lang: str, hits: list[Hit]) -> bool:
+        """Something close was found, and every name the question turns on is in what was found."""
         best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
-        if best_dense >= MIN_DENSE:
+        if best_dense < MIN_DENSE and self._lexical_coverage(gen, question, lang, hits[0].passage_id) < MIN_LEXICAL:
+            return False
+        found_text = self._passages_text(gen, hits[:ENTITY_PASSAGES])
+        missing = missing_entities(question, found_text)
+        if not missing:
             return True
-        return self._lexical_coverage(gen, question, lang, hits[0].passage_id) >= MIN_LEXICAL
+        candidates = capitalised_words(found_text)
+        if not candidates:
+            return False
+        sims = self._embed_texts(missing) @ self._embed_texts(candidates).T
+        return bool((sims.max(axis=1) >= ENTITY_MIN_COSINE).all())
+
+    def _prefer_named(self, gen: Generation, question: str, hits: list[Hit]) -> list[Hit]:
+        """Among the first candidates, a passage that lacks names of the question which others carry
+        ranks lower (a question about the CSTO wants the passage that names it)."""
+        if not entities(question):
+            return hits
+        head = hits[:RERANK_NAMED]
+        missing = [len(missing_entities(question, self._passages_text(gen, [h]))) for h in head]
+        if min(missing, default=0) == max(missing, default=0):
+            return hits
+        for h, m in zip(head, missing):
+            h.score -= m * NAMED_PENALTY
+        return sorted(head, key=lambda h: -h.score) + hits[RERANK_NAMED:]
+
+    def _passages_text(self, gen: Generation, hits: list[Hit]) -> str:
+        parts = []
+        for h in hits:
+            r = gen.db.execute(
+                'SELECT p.start, p."end", p.doc_id, p.speaker, p.context, d.title FROM passages p '
+                "JOIN documents d ON d.id = p.doc_id WHERE p.id = ?", (h.passage_id,)).fetchone()
+            if r:
+                parts += [gen.doc_text(r[2])[r[0]:r[1]], r[3] or "", r[4] or "", r[5] or ""]
+        return "\n".join(parts)
 
     def _lexical_coverage(self, gen: Generation, question: str, lang: str, passage_id: int) -> float:
         """Share of the question's information (idf-weighted stems) found in the passage."""
@@ -191,26 +234,37 @@ class Engine:
 
     def _sentence_scores(self, gen: Generation, question: str, lang: str, qvec: np.ndarray,
                          sents: list[SentenceRow], doc_lang: str | None) -> dict[int, float]:
-        """How well each sentence answers: idf-weighted overlap of stems; by embedding when the words
-        do not meet (a question in another language than the passage)."""
+        """How well each sentence answers: its cosine with the question (the model reads across
+        languages), with the question's rarer words found in it as a small tie-breaker."""
+        vecs = self._sentence_vectors(gen, sents)
         q_terms = set(stems(question, doc_lang or lang)) | set(stems(question, lang))
-        weights = idf(gen, list(q_terms))
-        scores = {}
-        for s in sents:
-            have = set(stems(gen_text(gen, s), doc_lang))
-            scores[s.id] = sum(w for t, w in weights.items() if t in have and len(t) > 1)
-        best = max(scores.values(), default=0.0)
+        weights = idf(gen, [t for t in q_terms if len(t) > 1])
         total = sum(weights.values()) or 1.0
-        if best / total < 0.3 and len(sents) > 1:
-            vecs = self._embed_texts([gen_text(gen, s) for s in sents])
-            sims = vecs @ qvec
-            scores = {s.id: float(v) for s, v in zip(sents, sims)}
+        scores = {}
+        for s, v in zip(sents, vecs):
+            have = set(stems(gen_text(gen, s), doc_lang))
+            lexical = sum(w for t, w in weights.items() if t in have) / total
+            scores[s.id] = float(v @ qvec) + LEXICAL_TIEBREAK * lexical
         return scores
+
+    def _sentence_vectors(self, gen: Generation, sents: list[SentenceRow]) -> np.ndarray:
+        """Sentence embeddings, computed on first use and kept (bounded) for later questions."""
+        cache = self._sent_cache.setdefault(gen.name, {})
+        if len(self._sent_cache) > 2:  # keep only the live generations' caches
+            for name in list(self._sent_cache)[:-2]:
+                self._sent_cache.pop(name, None)
+        todo = [s for s in sents if s.id not in cache]
+        if todo:
+            if len(cache) > 100_000:
+                cache.clear()
+            for s, v in zip(todo, self._embed_texts([gen_text(gen, s) for s in todo])):
+                cache[s.id] = v
+        return np.stack([cache[s.id] for s in sents])
 
     def _quotes_for(self, gen: Generation, question: str, lang: str, qvec: np.ndarray,
                     hits: list[Hit], want: int) -> list[Quote]:
         quotes: list[Quote] = []
-        seen_docs: set[int] = set()
+        seen_docs: list[int] = []
         seen_text: set[str] = set()
         best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
         for h in hits[: CANDIDATES]:
@@ -222,11 +276,15 @@ class Engine:
                 continue
             doc_lang = gen.db.execute("SELECT language FROM documents WHERE id = ?", (sents[0].doc_id,)).fetchone()[0]
             group = self._version_group(gen, sents[0].doc_id)
-            if group & seen_docs:
+            if sum(1 for d in seen_docs if d in group) >= PER_STATEMENT:
                 continue
             scores = self._sentence_scores(gen, question, lang, qvec, sents, doc_lang)
             best = max(sents, key=lambda s: (scores.get(s.id, 0.0), -s.start))
-            chosen = extend(gen, best, scores)
+            run = joinable_run(gen, best)
+            outside = [s for s in run if s.id not in scores]
+            if outside:
+                scores.update(self._sentence_scores(gen, question, lang, qvec, outside, doc_lang))
+            chosen = extend(best, run, scores)
             versions = versions_of(gen, chosen)
             main = chosen
             if doc_lang != lang:  # quote the version in the question's language where one exists
@@ -242,8 +300,10 @@ class Engine:
             if key in seen_text:  # a repost of the same words: fold it
                 continue
             quote.versions = [v for v in (make_quote(gen, vs, h.score) for vs in versions.values()) if v]
+            if any(q.document_id in group and q.start < quote.end and quote.start < q.end for q in quotes):
+                continue  # overlaps a quote already taken from this statement
             quotes.append(quote)
-            seen_docs |= group
+            seen_docs.append(sents[0].doc_id)
             seen_text.add(key)
             if len(quotes) >= want:
                 break

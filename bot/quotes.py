@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from index.store import Generation
@@ -12,7 +13,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUOTE_SENTENCES = 3
 SHORT_SENTENCE = 90  # characters: a sentence this short gets its neighbour for context
-MAX_QUOTE_CHARS = 600
+MAX_QUOTE_CHARS = 500
 
 
 @dataclass
@@ -45,31 +46,48 @@ def paragraph_sentences(gen: Generation, doc_id: int, paragraph: int) -> list[Se
     return sentence_rows(gen, "doc_id = ? AND paragraph = ?", (doc_id, paragraph))
 
 
-def extend(gen: Generation, best: SentenceRow, scores: dict[int, float] | None = None) -> list[SentenceRow]:
-    """The best sentence with up to two neighbours of the same paragraph (one speaker, contiguous):
-    a neighbour joins when the quote is short or when it also answers (scores)."""
-    para = paragraph_sentences(gen, best.doc_id, best.paragraph)
-    idx = next(i for i, s in enumerate(para) if s.id == best.id)
-    chosen = [best]
-    lo, hi = idx, idx
-    top = (scores or {}).get(best.id, 0.0)
-    while len(chosen) < MAX_QUOTE_SENTENCES:
-        length = chosen[-1].end - chosen[0].start
-        nxt = para[hi + 1] if hi + 1 < len(para) else None
-        prv = para[lo - 1] if lo > 0 else None
-        good = lambda s: s is not None and top > 0 and (scores or {}).get(s.id, 0.0) >= 0.6 * top  # noqa: E731
-        if good(nxt) and (nxt.end - chosen[0].start) <= MAX_QUOTE_CHARS:
-            hi += 1
-            chosen.append(nxt)
-        elif good(prv) and (chosen[-1].end - prv.start) <= MAX_QUOTE_CHARS:
-            lo -= 1
-            chosen.insert(0, prv)
-        elif length < SHORT_SENTENCE and nxt is not None and (nxt.end - chosen[0].start) <= MAX_QUOTE_CHARS:
-            hi += 1
-            chosen.append(nxt)
-        else:
+_JOINABLE_GAP = re.compile(r"[\s•·*–—-]*")
+
+
+def joinable_run(gen: Generation, best: SentenceRow, reach: int = 2) -> list[SentenceRow]:
+    """`best` and up to `reach` sentences on each side that may share a quote with it: the same
+    speaker's words with nothing but line breaks or bullets between (no question, no interjection,
+    no markup, no other speaker)."""
+    rows = sentence_rows(gen, 'doc_id = ? AND "end" > ? AND start < ?',
+                         (best.doc_id, best.start - 3000, best.end + 3000))
+    text = gen.doc_text(best.doc_id)
+    idx = next(i for i, r in enumerate(rows) if r.id == best.id)
+
+    def ok(a: SentenceRow, b: SentenceRow) -> bool:
+        return a.speaker == b.speaker and _JOINABLE_GAP.fullmatch(text[a.end : b.start]) is not None
+
+    lo = idx
+    while lo > 0 and idx - lo < reach and ok(rows[lo - 1], rows[lo]):
+        lo -= 1
+    hi = idx
+    while hi + 1 < len(rows) and hi - idx < reach and ok(rows[hi], rows[hi + 1]):
+        hi += 1
+    return rows[lo : hi + 1]
+
+
+def extend(best: SentenceRow, run: list[SentenceRow], scores: dict[int, float]) -> list[SentenceRow]:
+    """The best sentence and up to two neighbours from its joinable run, the better-scoring side
+    first, while the quote stays under MAX_QUOTE_CHARS: context a reader needs around the answer."""
+    idx = next(i for i, s in enumerate(run) if s.id == best.id)
+    lo = hi = idx
+    while hi - lo + 1 < MAX_QUOTE_SENTENCES:
+        options = []
+        if lo > 0 and run[hi].end - run[lo - 1].start <= MAX_QUOTE_CHARS:
+            options.append((scores.get(run[lo - 1].id, -1.0), "prev"))
+        if hi + 1 < len(run) and run[hi + 1].end - run[lo].start <= MAX_QUOTE_CHARS:
+            options.append((scores.get(run[hi + 1].id, -1.0), "next"))
+        if not options:
             break
-    return chosen
+        if max(options)[1] == "prev":
+            lo -= 1
+        else:
+            hi += 1
+    return run[lo : hi + 1]
 
 
 def doc_row(gen: Generation, doc_id: int):
@@ -115,7 +133,8 @@ def make_quote(gen: Generation, sents: list[SentenceRow], score: float) -> Quote
 
 def verify(gen: Generation, quote: Quote, sents: list[SentenceRow]) -> bool:
     """A quote is shown only if it is exactly the stored source text between its offsets, lies inside
-    its document, covers whole stored sentences of one paragraph and one speaker, and is not empty."""
+    its document, covers whole stored sentences of one speaker with nothing but line breaks or bullets
+    between them, and is not empty."""
     doc = doc_row(gen, quote.document_id)
     problems = []
     if doc is None:
@@ -131,8 +150,12 @@ def verify(gen: Generation, quote: Quote, sents: list[SentenceRow]) -> bool:
         problems.append("empty")
     if sents and (sents[0].start != quote.start or sents[-1].end != quote.end):
         problems.append("does not cover whole sentences")
-    if len({s.paragraph for s in sents}) > 1 or len({s.speaker for s in sents}) > 1:
-        problems.append("crosses a paragraph or a speaker")
+    if len({s.speaker for s in sents}) > 1:
+        problems.append("crosses a change of speaker")
+    if doc is not None and any(
+        _JOINABLE_GAP.fullmatch(gen.doc_text(doc["id"])[a.end : b.start]) is None for a, b in zip(sents, sents[1:])
+    ):
+        problems.append("joins sentences across other text")
     if problems:
         log.warning("dropped quote %r from %s: %s", quote.text[:80], quote.source, "; ".join(problems))
         return False

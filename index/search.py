@@ -41,13 +41,22 @@ def fts_query(terms: list[str]) -> str | None:
 
 
 def fts_search(gen: Generation, question: str, language: str | None, k: int) -> list[tuple[int, float]]:
+    """BM25 over stems, in documents of the question's language (stems of one language do not
+    match another's; the dense side finds those)."""
     query = fts_query(stems(question, language))
     if not query:
         return []
-    rows = gen.db.execute(
-        "SELECT rowid, bm25(passages_fts) AS s FROM passages_fts WHERE passages_fts MATCH ? ORDER BY s LIMIT ?",
-        (query, k),
-    ).fetchall()
+    if language:
+        rows = gen.db.execute(
+            "SELECT f.rowid, bm25(passages_fts) AS s FROM passages_fts f JOIN passages p ON p.id = f.rowid "
+            "JOIN documents d ON d.id = p.doc_id WHERE passages_fts MATCH ? AND d.language = ? ORDER BY s LIMIT ?",
+            (query, language, k),
+        ).fetchall()
+    else:
+        rows = gen.db.execute(
+            "SELECT rowid, bm25(passages_fts) AS s FROM passages_fts WHERE passages_fts MATCH ? ORDER BY s LIMIT ?",
+            (query, k),
+        ).fetchall()
     return [(int(r[0]), -float(r[1])) for r in rows]
 
 
