@@ -23,7 +23,7 @@ from index.textnorm import fold, normalize, stems, words
 
 from .answer_types import Answer, Quote
 from .compose import compose
-from .question import clean
+from .question import clean, script_allowed
 from .relevance import ENTITY_MIN_COSINE, capitalised_words, entities, missing_entities
 from .quotes import (
     SentenceRow,
@@ -50,6 +50,7 @@ PER_STATEMENT = 2  # quotes from one statement (in any of its languages) per ans
 DENSE_MARGIN = 0.04  # a further quote's passage must be this close to the best one's cosine
 QUOTE_MIN_SCORE = 80.0  # rapidfuzz 0-100: below this a pasted fragment is "not found"
 CANDIDATES = 40
+FALLBACK_LANGUAGE = "en"
 FTS_WEIGHT = 1.0  # full-text list weight in the fusion (dense 1.0); 0.5 measured worse with scripts/eval
 
 
@@ -134,8 +135,12 @@ class Engine:
             return self.embedder.embed_passages(texts)
 
     def _language(self, text: str, hint: str | None) -> str:
+        """The question's language among the configured ones; a question written in a script none of
+        them uses (e.g. Japanese when the set is European) gets the hint, or English words."""
+        if not script_allowed(text, self.settings.languages):
+            return hint if hint in self.settings.languages else FALLBACK_LANGUAGE
         lang, _conf = detect_language(text, self.settings.languages, hint=hint)
-        return lang or (hint if hint else "en")
+        return lang or (hint if hint else FALLBACK_LANGUAGE)
 
     # -- ask -----------------------------------------------------------------------------------
     def ask(self, question: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer:

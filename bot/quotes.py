@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
+from index.chunk import joinable
 from index.store import Generation
 
 from .answer_types import Quote
@@ -46,7 +46,6 @@ def paragraph_sentences(gen: Generation, doc_id: int, paragraph: int) -> list[Se
     return sentence_rows(gen, "doc_id = ? AND paragraph = ?", (doc_id, paragraph))
 
 
-_JOINABLE_GAP = re.compile(r"[\s•·*–—-]*")
 
 
 def joinable_run(gen: Generation, best: SentenceRow, reach: int = 2) -> list[SentenceRow]:
@@ -59,7 +58,7 @@ def joinable_run(gen: Generation, best: SentenceRow, reach: int = 2) -> list[Sen
     idx = next(i for i, r in enumerate(rows) if r.id == best.id)
 
     def ok(a: SentenceRow, b: SentenceRow) -> bool:
-        return a.speaker == b.speaker and _JOINABLE_GAP.fullmatch(text[a.end : b.start]) is not None
+        return a.speaker == b.speaker and joinable(text, a.end, b.start)
 
     lo = idx
     while lo > 0 and idx - lo < reach and ok(rows[lo - 1], rows[lo]):
@@ -153,7 +152,7 @@ def verify(gen: Generation, quote: Quote, sents: list[SentenceRow]) -> bool:
     if len({s.speaker for s in sents}) > 1:
         problems.append("crosses a change of speaker")
     if doc is not None and any(
-        _JOINABLE_GAP.fullmatch(gen.doc_text(doc["id"])[a.end : b.start]) is None for a, b in zip(sents, sents[1:])
+        not joinable(gen.doc_text(doc["id"]), a.end, b.start) for a, b in zip(sents, sents[1:])
     ):
         problems.append("joins sentences across other text")
     if problems:

@@ -47,6 +47,8 @@ def _present(entity: str, keys: set[str]) -> bool:
     for w in keys:
         if w.startswith(prefix) or (abs(len(w) - len(key)) <= 3 and fuzz.ratio(key, w) >= 80):
             return True
+        if len(w) >= 6 and len(key) > len(w) and key.endswith(w):  # a compound's head: Außenminister ~ minister
+            return True
     return False
 
 
@@ -56,7 +58,7 @@ def missing_entities(question: str, passages_text: str) -> list[str]:
     out = []
     for e in entities(question):
         parts = [p for p in e.split("-") if len(p) >= 3] or [e]
-        if not any(_present(p, keys) for p in parts):
+        if not all(_present(p, keys) for p in parts):
             out.append(e)
     return out
 

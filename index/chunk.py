@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 import sentencex
 
 from .document import Document, Segment
 
-CHUNKER_VERSION = "sentencex-2"
+CHUNKER_VERSION = "sentencex-3"
+
+# What may stand between two sentences of one passage or one quote: line breaks and bullets only
+# (never a question put to the speaker, an interjection, a title or markup).
+JOINABLE_GAP = re.compile(r"[\s•·*–—-]*")
+
+
+def joinable(text: str, end: int, start: int) -> bool:
+    return JOINABLE_GAP.fullmatch(text[end:start]) is not None
 
 
 @dataclass
@@ -105,7 +115,8 @@ def sentences_of(doc: Document) -> list[Sentence]:
 
 
 def chunk_document(doc: Document, target_chars: int = 700) -> list[Passage]:
-    """Group sentences into passages of about `target_chars`, never across speakers."""
+    """Group sentences into passages of about `target_chars`, never across speakers and never over
+    text that is not the speaker's own words."""
     passages: list[Passage] = []
     seg_of_para = {i: seg for i, seg in enumerate(doc.segments, start=1)}
     current: list[Sentence] = []
@@ -133,7 +144,8 @@ def chunk_document(doc: Document, target_chars: int = 700) -> list[Passage]:
             same_speaker = sent.speaker == current[0].speaker
             size = sent.end - current[0].start
             new_context = sent.paragraph != current[-1].paragraph and seg_of_para[sent.paragraph].context
-            if not same_speaker or size > target_chars or new_context:
+            gap_ok = joinable(doc.text, current[-1].end, sent.start)
+            if not same_speaker or size > target_chars or new_context or not gap_ok:
                 flush()
         current.append(sent)
     flush()

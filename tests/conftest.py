@@ -56,7 +56,7 @@ def isolated_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def embedder():
-    return SentenceTransformerEmbedder(_PREPARED_MODEL)
+    return SentenceTransformerEmbedder(_PREPARED_MODEL, precision="auto")  # as in production: bf16 where native
 
 
 def _settings(index_dir: Path) -> IndexSettings:
