@@ -24,7 +24,7 @@ from index.textnorm import fold, normalize, stems, words
 from .answer_types import Answer, Quote
 from .compose import compose
 from .question import clean, script_allowed
-from .relevance import ENTITY_MIN_COSINE, capitalised_words, entities, missing_entities
+from .relevance import ENTITY_MIN_COSINE, capitalised_words, entities, missing_entities, phonetic
 from .quotes import (
     SentenceRow,
     extend,
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 MIN_DENSE = 0.78
 MIN_LEXICAL = 0.55
 ENTITY_PASSAGES = 10
+COMMON_WORD_SHARE = 0.002  # in at least this share of passages, a capitalised word is common
 LEXICAL_TIEBREAK = 0.05
 RERANK_NAMED = 20
 NAMED_PENALTY = 1.0 / 61  # per missing name: about one rank at the top of a fused list
@@ -68,6 +69,7 @@ class Engine:
         self._retired: dict[str, Generation] = {}
         self._speakers: dict[str, list[tuple[str, str]]] = {}
         self._sent_cache: dict[str, dict[int, np.ndarray]] = {}
+        self._word_cache: dict[str, np.ndarray] = {}
 
     @classmethod
     def open(cls, index_dir: Path | None = None, settings: IndexSettings | None = None,
@@ -134,6 +136,15 @@ class Engine:
         with self._embed_lock:
             return self.embedder.embed_passages(texts)
 
+    def _embed_words(self, words_: list[str]) -> np.ndarray:
+        """Embeddings of single words and names, kept for later questions (names recur)."""
+        todo = [w for w in dict.fromkeys(words_) if w not in self._word_cache]
+        if todo:
+            if len(self._word_cache) > 200_000:
+                self._word_cache.clear()
+            self._word_cache.update(zip(todo, self._embed_texts(todo)))
+        return np.stack([self._word_cache[w] for w in words_])
+
     def _language(self, text: str, hint: str | None) -> str:
         """The question's language among the configured ones; a question written in a script none of
         them uses (e.g. Japanese when the set is European) gets the hint, or English words."""
@@ -166,14 +177,27 @@ class Engine:
         if best_dense < MIN_DENSE and self._lexical_coverage(gen, question, lang, hits[0].passage_id) < MIN_LEXICAL:
             return False
         found_text = self._passages_text(gen, hits[:ENTITY_PASSAGES])
-        missing = missing_entities(question, found_text)
+        missing = [m for m in missing_entities(question, found_text) if not self._common_word(gen, m, lang)]
         if not missing:
             return True
-        candidates = capitalised_words(found_text)
-        if not candidates:
+        words_found = capitalised_words(found_text)
+        for name in missing:  # another spelling or language of a name starts alike (Moskau/Moscow)
+            candidates = [w for w in words_found if phonetic(w)[:1] == phonetic(name)[:1]]
+            if not candidates:
+                return False
+            if float((self._embed_words(candidates) @ self._embed_words([name])[0]).max()) < ENTITY_MIN_COSINE:
+                return False
+        return True
+
+    def _common_word(self, gen: Generation, word: str, lang: str) -> bool:
+        """A capitalised word found in many passages (a German noun such as "Folgen", a frequent
+        speaker) does not single out a topic: only rarer names decide whether the record answers."""
+        terms = stems(word, lang)
+        if not terms:
             return False
-        sims = self._embed_texts(missing) @ self._embed_texts(candidates).T
-        return bool((sims.max(axis=1) >= ENTITY_MIN_COSINE).all())
+        row = gen.db.execute("SELECT doc FROM passages_vocab WHERE term = ?", (terms[0],)).fetchone()
+        total = gen.db.execute("SELECT count(*) FROM passages").fetchone()[0] or 1
+        return bool(row) and row[0] / total >= COMMON_WORD_SHARE
 
     def _prefer_named(self, gen: Generation, question: str, hits: list[Hit]) -> list[Hit]:
         """Among the first candidates, a passage that lacks names of the question which others carry

@@ -49,6 +49,8 @@ def _present(entity: str, keys: set[str]) -> bool:
             return True
         if len(w) >= 6 and len(key) > len(w) and key.endswith(w):  # a compound's head: Außenminister ~ minister
             return True
+        if len(key) >= 6 and len(w) > len(key) and w.endswith(key):  # Kraftwerk ~ Kernkraftwerk
+            return True
     return False
 
 
