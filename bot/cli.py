@@ -103,7 +103,9 @@ def render_text(answer) -> str:
         out.extend("> " + line for line in q.text.splitlines())
         out.append("  — " + citation(q, answer.language))
         for v in q.versions:
-            out.append(f"    [{v.language}] {v.text}")
+            first, *rest = v.text.splitlines() or [""]
+            out.append(f"    [{v.language}] {first}")
+            out.extend(f"         {line}" if line.strip() else "" for line in rest)
     return "\n".join(out)
 
 

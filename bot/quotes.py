@@ -42,10 +42,6 @@ def passage_sentences(gen: Generation, passage_id: int) -> list[SentenceRow]:
     return sentence_rows(gen, "passage_id = ?", (passage_id,))
 
 
-def paragraph_sentences(gen: Generation, doc_id: int, paragraph: int) -> list[SentenceRow]:
-    return sentence_rows(gen, "doc_id = ? AND paragraph = ?", (doc_id, paragraph))
-
-
 
 
 def joinable_run(gen: Generation, best: SentenceRow, reach: int = 2) -> list[SentenceRow]:
@@ -175,9 +171,14 @@ def versions_of(gen: Generation, sents: list[SentenceRow]) -> dict[int, list[Sen
         by_doc.setdefault(r.doc_id, []).append(r)
     out = {}
     for doc_id, rs in by_doc.items():
-        # keep the contiguous run of one paragraph around the first aligned sentence
-        para = paragraph_sentences(gen, doc_id, rs[0].paragraph)
-        wanted = {r.id for r in rs if r.paragraph == rs[0].paragraph}
-        idx = [i for i, s in enumerate(para) if s.id in wanted]
-        out[doc_id] = para[min(idx) : max(idx) + 1]
+        # the version's sentences from the first aligned one to the last, as far as they join
+        # (one speaker, nothing but line breaks or bullets between): a version is a slice too
+        span = sentence_rows(gen, 'doc_id = ? AND start >= ? AND "end" <= ?', (doc_id, rs[0].start, rs[-1].end))
+        text = gen.doc_text(doc_id)
+        run = [span[0]]
+        for a, b in zip(span, span[1:]):
+            if a.speaker != b.speaker or not joinable(text, a.end, b.start):
+                break
+            run.append(b)
+        out[doc_id] = run
     return out
