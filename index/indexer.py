@@ -101,11 +101,8 @@ def discover(paths: list[Path]) -> Iterator[tuple[Path, Path, str | None]]:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class _Pending:
