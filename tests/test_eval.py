@@ -36,7 +36,7 @@ def test_unanswerable_questions_are_declined(result):
 
 def test_answerable_questions_find_the_gold_quote(result):
     g = result["groups"]["answerable"]
-    assert g["hit@3"] >= 0.64  # measured 0.68 (19 of 28); the goal is 0.90
+    assert g["hit@3"] >= 0.75  # measured 0.79 (22 of 28); the goal is 0.90
     assert g["language_match"] >= 0.80
     assert result["groups"]["quote_lookup"]["hit@1"] == 1.0
     assert result["groups"]["speaker"]["speaker_match"] >= 0.66
