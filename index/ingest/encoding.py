@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+from contextlib import contextmanager
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +29,23 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
-def stat_checked(path: Path, max_bytes: int) -> int:
-    """Size of a regular file, or SkipFile (vanished, not a file, empty, too large). Reads nothing."""
+@contextmanager
+def _as_skip():
+    """File-system errors as the reasons a file is skipped."""
     try:
-        st = path.stat()
+        yield
     except FileNotFoundError:
         raise SkipFile("file vanished before it could be read") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise SkipFile("symlink loop") from None
         raise SkipFile(f"cannot read file: {exc.strerror or exc}") from None
+
+
+def stat_checked(path: Path, max_bytes: int) -> int:
+    """Size of a regular file, or SkipFile (vanished, not a file, empty, too large). Reads nothing."""
+    with _as_skip():
+        st = path.stat()
     import stat as _stat
 
     if not _stat.S_ISREG(st.st_mode):
@@ -51,15 +59,8 @@ def stat_checked(path: Path, max_bytes: int) -> int:
 
 def read_bytes(path: Path, max_bytes: int) -> bytes:
     stat_checked(path, max_bytes)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise SkipFile("file vanished before it could be read") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise SkipFile("symlink loop") from None
-        raise SkipFile(f"cannot read file: {exc.strerror or exc}") from None
+    with _as_skip(), open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew between stat and read
         raise SkipFile(f"too large (over {_mb(max_bytes)})")
     if not data:
