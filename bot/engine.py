@@ -196,7 +196,7 @@ class Engine:
         if not terms:
             return False
         row = gen.db.execute("SELECT doc FROM passages_vocab WHERE term = ?", (terms[0],)).fetchone()
-        total = gen.db.execute("SELECT count(*) FROM passages").fetchone()[0] or 1
+        total = gen.passage_count() or 1
         return bool(row) and row[0] / total >= COMMON_WORD_SHARE
 
     def _prefer_named(self, gen: Generation, question: str, hits: list[Hit]) -> list[Hit]:

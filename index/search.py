@@ -83,7 +83,7 @@ def hybrid_search(
 
 def idf(gen: Generation, terms: list[str]) -> dict[str, float]:
     """Inverse document frequency of stems over passages (from the FTS5 vocabulary)."""
-    total = gen.db.execute("SELECT count(*) FROM passages_fts").fetchone()[0] or 1
+    total = gen.passage_count() or 1
     out = {}
     for t in set(terms):
         row = gen.db.execute("SELECT doc FROM passages_vocab WHERE term = ?", (t,)).fetchone()

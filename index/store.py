@@ -143,6 +143,12 @@ class Generation:
             cache[doc_id] = row[0] if row else ""
         return cache[doc_id]
 
+    def passage_count(self) -> int:
+        """Passages in this generation (it never changes once published, so counted once)."""
+        if "_passages" not in self.__dict__:
+            self._passages = self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        return self._passages
+
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
