@@ -12,7 +12,6 @@ from .answer_types import Quote
 log = logging.getLogger(__name__)
 
 MAX_QUOTE_SENTENCES = 3
-SHORT_SENTENCE = 90  # characters: a sentence this short gets its neighbour for context
 MAX_QUOTE_CHARS = 650  # 1-3 sentences up to this length; 500 measured worse on scripts/eval
 
 

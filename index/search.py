@@ -17,8 +17,6 @@ class Hit:
     passage_id: int
     score: float  # fused score (higher is better)
     dense: float | None = None  # cosine with the question, when the passage was in the dense list
-    dense_rank: int | None = None
-    fts_rank: int | None = None
 
 
 def dense_search(gen: Generation, query_vec: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -73,11 +71,10 @@ def hybrid_search(
     fts = fts_search(gen, question, language, k)
     hits: dict[int, Hit] = {}
     for rank, (pid, cos) in enumerate(dense):
-        hits[pid] = Hit(pid, 1.0 / (RRF_K + rank + 1), dense=cos, dense_rank=rank)
+        hits[pid] = Hit(pid, 1.0 / (RRF_K + rank + 1), dense=cos)
     for rank, (pid, _) in enumerate(fts):
         h = hits.setdefault(pid, Hit(pid, 0.0))
         h.score += fts_weight / (RRF_K + rank + 1)
-        h.fts_rank = rank
     return sorted(hits.values(), key=lambda h: -h.score)
 
 

@@ -12,7 +12,6 @@ CURRENT at it. Readers open the generation CURRENT names and hold a shared lock 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import sqlite3
@@ -346,8 +345,3 @@ class Writer:
                 shutil.rmtree(path, ignore_errors=True)
         for tmp in self.index_dir.glob("CURRENT.*.tmp"):
             tmp.unlink(missing_ok=True)
-
-
-def read_json_meta(gen: Generation, key: str) -> dict:
-    raw = gen.meta(key)
-    return json.loads(raw) if raw else {}
