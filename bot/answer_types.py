@@ -21,10 +21,15 @@ class Quote:
     end: int
     score: float
     document_id: int = 0
+    # the language the words were spoken in, when the record gives one other than the text's own
+    # (the text is then the record's translation, e.g. the European Parliament's English version)
+    spoken_language: str | None = None
     versions: list["Quote"] = field(default_factory=list)  # the same words in the document's other-language versions
 
     def to_json(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("versions", "document_id")}
+        d = {k: v for k, v in asdict(self).items() if k not in ("versions", "document_id", "spoken_language")}
+        if self.spoken_language:
+            d["spoken_language"] = self.spoken_language
         d["score"] = round(float(self.score), 4)
         if self.versions:
             d["versions"] = [v.to_json() for v in self.versions]

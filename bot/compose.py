@@ -6,12 +6,16 @@ from .messages import language_name, t
 
 
 def citation(q: Quote, lang: str) -> str:
-    """speaker · title · date · link · location, with the quote's language when it is not the question's."""
+    """speaker · title · date · link · location, with the language it was spoken in when the text is the
+    record's translation, and the quote's language when it is not the question's."""
     parts = [q.speaker or t(lang, "unknown_speaker")]
     for value in (q.title, q.date, q.url, q.location):
         if value:
             parts.append(value)
-    if q.language and q.language != lang:
+    if q.spoken_language:  # says the text's language too
+        parts.append(t(lang, "spoken_in", language=language_name(q.spoken_language, lang),
+                       text_language=language_name(q.language, lang)))
+    elif q.language and q.language != lang:
         parts.append(t(lang, "original_in", language=language_name(q.language, lang)))
     return " · ".join(parts)
 

@@ -106,6 +106,8 @@ def make_quote(gen: Generation, sents: list[SentenceRow], score: float) -> Quote
     text = gen.doc_text(doc["id"])[start:end]
     first = sents[0]
     location = format_time(first.time) if first.time is not None else f"¶ {first.paragraph}"
+    row = gen.db.execute("SELECT spoken_language FROM passages WHERE id = ?", (first.passage_id,)).fetchone()
+    spoken = row[0] if row and row[0] != doc["language"] else None
     quote = Quote(
         text=text,
         language=doc["language"],
@@ -119,6 +121,7 @@ def make_quote(gen: Generation, sents: list[SentenceRow], score: float) -> Quote
         end=end,
         score=score,
         document_id=doc["id"],
+        spoken_language=spoken,
     )
     if not verify(gen, quote, sents):
         return None

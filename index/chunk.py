@@ -14,7 +14,7 @@ import sentencex
 
 from .document import Document, Segment
 
-CHUNKER_VERSION = "sentencex-3"
+CHUNKER_VERSION = "sentencex-4"
 
 # What may stand between two sentences of one passage or one quote: line breaks and bullets only
 # (never a question put to the speaker, an interjection, a title or markup).
@@ -43,6 +43,7 @@ class Passage:
     time: float | None
     sentences: list[Sentence]
     context: str | None  # embedded with the passage, never quoted
+    spoken_language: str | None = None  # see Segment.spoken_language
 
     def embed_text(self, doc: Document) -> str:
         """What the model sees: who, which statement and which question, then the exact words."""
@@ -135,6 +136,7 @@ def chunk_document(doc: Document, target_chars: int = 700) -> list[Passage]:
                 time=first.time,
                 sentences=list(current),
                 context=seg.context,
+                spoken_language=seg.spoken_language,
             )
         )
         current.clear()
@@ -143,7 +145,9 @@ def chunk_document(doc: Document, target_chars: int = 700) -> list[Passage]:
         if current:
             same_speaker = sent.speaker == current[0].speaker
             size = sent.end - current[0].start
-            new_context = sent.paragraph != current[-1].paragraph and seg_of_para[sent.paragraph].context
+            new_context = sent.paragraph != current[-1].paragraph and (
+                seg_of_para[sent.paragraph].context
+                or seg_of_para[sent.paragraph].spoken_language != seg_of_para[current[-1].paragraph].spoken_language)
             gap_ok = joinable(doc.text, current[-1].end, sent.start)
             if not same_speaker or size > target_chars or new_context or not gap_ok:
                 flush()

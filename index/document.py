@@ -19,6 +19,9 @@ class Segment:
     time: float | None = None  # seconds from the start, for timed transcripts
     end_time: float | None = None
     context: str | None = None  # e.g. the question this paragraph answers, or the agenda item
+    # ISO 639-1 code of the language these words were spoken in, when the record says so (a
+    # European Parliament "(FI)" tag): the text may then be the record's translation of them.
+    spoken_language: str | None = None
 
 
 @dataclass

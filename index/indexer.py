@@ -21,6 +21,7 @@ from .errors import SkipFile
 from .ingest import parse_file
 from .settings import IndexSettings
 from .store import IndexIdentity, Writer
+from .language import language_name
 from .textnorm import normalize, stems
 from .versions import link_versions
 
@@ -144,11 +145,13 @@ def _insert_document(
     passages = chunk_document(doc, target_chars)
     for p in passages:
         pid = db.execute(
-            'INSERT INTO passages (doc_id, start, "end", speaker, paragraph, time, context) VALUES (?,?,?,?,?,?,?)',
-            (doc_id, p.start, p.end, p.speaker, p.paragraph, p.time, p.context),
+            'INSERT INTO passages (doc_id, start, "end", speaker, paragraph, time, context, spoken_language) '
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (doc_id, p.start, p.end, p.speaker, p.paragraph, p.time, p.context, p.spoken_language),
         ).lastrowid
         body = doc.text[p.start : p.end]
-        fts_text = " ".join(stems(" ".join(filter(None, [p.speaker, body])), doc.language))
+        spoken = language_name(p.spoken_language, doc.language) if p.spoken_language not in (None, doc.language) else None
+        fts_text = " ".join(stems(" ".join(filter(None, [p.speaker, spoken, body])), doc.language))
         db.execute("INSERT INTO passages_fts (rowid, stems) VALUES (?, ?)", (pid, fts_text))
         for s in p.sentences:
             norm = normalize(doc.text[s.start : s.end])

@@ -106,3 +106,21 @@ def detect_language(
         hint_value = next((float(v.value) for v in values if _code(v.language) == hint), 0.0)
         return hint, hint_value
     return best_code, best
+
+
+@lru_cache(maxsize=512)
+def language_name(code: str | None, in_lang: str | None = "en") -> str | None:
+    """The name of language `code` written in `in_lang` ("fi", "sv" → "finska"), from CLDR data
+    (langcodes); None for an unknown code."""
+    if not code:
+        return None
+    import langcodes
+
+    try:
+        lang = langcodes.Language.get(code)
+        if not lang.is_valid():
+            return None
+        name = lang.display_name(in_lang or "en")
+    except (LookupError, ValueError):
+        return None
+    return None if name.lower().startswith("unknown language") else name

@@ -19,12 +19,21 @@ class Hit:
     dense: float | None = None  # cosine with the question, when the passage was in the dense list
 
 
-def dense_search(gen: Generation, query_vec: np.ndarray, k: int) -> list[tuple[int, float]]:
+def dense_search(gen: Generation, query_vec: np.ndarray, k: int, language: str | None = None,
+                 other_language_bonus: float = 0.0) -> list[tuple[int, float]]:
+    """The k passages nearest the question (cosine). With a bonus, passages in a language other than
+    `language` gain it before the cut (the model's same-language lean; see bot.engine), from a
+    four times deeper search."""
     if gen.vectors is None or gen.vectors.ntotal == 0:
         return []
-    k = min(k, gen.vectors.ntotal)
-    scores, ids = gen.vectors.search(np.asarray(query_vec, dtype=np.float32).reshape(1, -1), k)
-    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    fetch = min(k * (4 if language and other_language_bonus else 1), gen.vectors.ntotal)
+    scores, ids = gen.vectors.search(np.asarray(query_vec, dtype=np.float32).reshape(1, -1), fetch)
+    out = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    if language and other_language_bonus:
+        langs = gen.passage_languages()
+        out = [(i, s + (other_language_bonus if langs.get(i) != language else 0.0)) for i, s in out]
+        out.sort(key=lambda t: -t[1])
+    return out[:k]
 
 
 def fts_query(terms: list[str]) -> str | None:
@@ -65,9 +74,10 @@ def hybrid_search(
     language: str | None,
     k: int = 50,
     fts_weight: float = 1.0,
+    other_language_bonus: float = 0.0,
 ) -> list[Hit]:
     """Reciprocal-rank fusion of the dense and full-text lists (dense cosine kept for calibration)."""
-    dense = dense_search(gen, query_vec, k)
+    dense = dense_search(gen, query_vec, k, language, other_language_bonus)
     fts = fts_search(gen, question, language, k)
     hits: dict[int, Hit] = {}
     for rank, (pid, cos) in enumerate(dense):

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY,          -- also the FAISS id
     doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    speaker TEXT, paragraph INTEGER NOT NULL, time REAL, context TEXT
+    speaker TEXT, paragraph INTEGER NOT NULL, time REAL, context TEXT,
+    spoken_language TEXT             -- ISO 639-1, when the words were spoken in another language
 );
 CREATE TABLE IF NOT EXISTS sentences (
     id INTEGER PRIMARY KEY,
@@ -147,6 +148,13 @@ class Generation:
         if "_passages" not in self.__dict__:
             self._passages = self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
         return self._passages
+
+    def passage_languages(self) -> dict[int, str]:
+        """Each passage's document language (read once per generation)."""
+        if "_passage_lang" not in self.__dict__:
+            self._passage_lang = dict(self.db.execute(
+                "SELECT p.id, d.language FROM passages p JOIN documents d ON d.id = p.doc_id").fetchall())
+        return self._passage_lang
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -40,7 +40,7 @@ def test_cross_lingual_question_quotes_the_original_and_says_its_language(engine
     assert a.language == "ru" and a.found
     q = a.quotes[0]
     assert q.language == "en" and "loan to Kiev" in q.text
-    assert "английском" in a.answer  # "original in English", in Russian
+    assert "язык оригинала: английский" in a.answer  # "original in English", in Russian
     assert _verbatim(q)
 
 
@@ -120,3 +120,20 @@ def test_cli_json_contract_and_stdin_lines(small_index, monkeypatch):
     assert [x["found"] for x in lines] == [True, False]
     r = CliRunner().invoke(app, ["ask", "Vad sa Lavrov om vapenvila?"])
     assert r.exit_code == 0 and "\n> " in r.stdout and "— Sergey Lavrov" in r.stdout
+
+
+def test_a_translated_speech_says_the_language_it_was_spoken_in(corpus_engine):
+    """Europarl's English is often the Parliament's translation: the citation says of which language,
+    and a question naming the speaker by it ("the Finnish MEP") is answered from that speech."""
+    a = corpus_engine.ask("What did the Finnish MEP say about milk quotas?")
+    assert a.found
+    q = a.quotes[0]
+    assert q.speaker == "Kyösti Virrankoski" and q.spoken_language == "fi" and _verbatim(q)
+    assert "spoken in Finnish; quoted from the record's translation into English" in a.answer
+    assert a.to_json()["quotes"][0]["spoken_language"] == "fi"
+    sv = corpus_engine.ask("Vad sa Virrankoski om mjölkkvoter?")
+    assert sv.found and sv.quotes[0].speaker == "Kyösti Virrankoski"
+    assert "talat på finska; citerat ur protokollets översättning till engelska" in sv.answer
+    # a speech given in the text's own language carries no such note
+    en = corpus_engine.ask("What did Lavrov say about a truce?")
+    assert all(x.spoken_language is None for x in en.quotes) and "spoken in" not in en.answer

@@ -190,6 +190,20 @@ def test_europarl_passages_carry_their_own_speaker(parsed):
                 assert not (t.startswith("(") and t.endswith(")")), (rel, t)
 
 
+def test_europarl_language_tag_is_kept_as_the_turns_spoken_language(parsed):
+    """"(FI) Mr President, ..." opens a speech given in Finnish: the English is the Parliament's
+    translation, for every paragraph of that turn; the tag itself is not quoted."""
+    (doc,) = parsed["europarl-en/ep-2006-11-13-ch019-00.txt"]
+    turn = [s for s in doc.segments if s.speaker == "Kyösti Virrankoski"]
+    assert len(turn) >= 2 and {s.spoken_language for s in turn} == {"fi"}
+    assert seg_text(doc, turn[0]).startswith("Mr President, milk production")
+    (pack,) = parsed["europarl-en/ep-2006-10-24-ch018-00.txt"]
+    first = [s for s in pack.segments if s.speaker == "Doris Pack"][0]
+    assert first.spoken_language == "de"  # after "rapporteur. - "
+    smith = [s for s in pack.segments if s.speaker == "Alyn Smith"]
+    assert smith and all(s.spoken_language is None for s in smith)  # no tag: spoken in English
+
+
 def _interjection_spans(text: str) -> list[tuple[int, int, str]]:
     """Lines (or line runs) entirely in parentheses, as in the Bundestag records."""
     spans, pos = [], 0

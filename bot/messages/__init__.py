@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from index.language import language_name as cldr_name
+
 FALLBACK = "en"
 _DIR = Path(__file__).parent
 
@@ -29,8 +31,10 @@ def t(lang: str | None, key: str, **kwargs) -> str:
 
 
 def language_name(code: str | None, in_lang: str | None) -> str:
-    """Name of language `code`, written in `in_lang` (falls back to English, then the code)."""
+    """Name of language `code`, written in `in_lang`: the catalogue's own word, else CLDR's (any
+    language), else the English name, else the code."""
     if not code:
         return "?"
     names = catalogue(in_lang or FALLBACK).get("lang_names") or {}
-    return names.get(code) or (catalogue(FALLBACK).get("lang_names") or {}).get(code) or code
+    return (names.get(code) or cldr_name(code, in_lang or FALLBACK)
+            or (catalogue(FALLBACK).get("lang_names") or {}).get(code) or code)

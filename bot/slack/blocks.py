@@ -76,7 +76,10 @@ def citation(q: Quote, lang: str | None) -> str:
         parts.append(link)
     if q.location:
         parts.append(escape(q.location))
-    if q.language and lang and q.language != lang:
+    if q.spoken_language:  # says the text's language too
+        parts.append(escape(t(lang, "spoken_in", language=language_name(q.spoken_language, lang),
+                              text_language=language_name(q.language, lang))))
+    elif q.language and lang and q.language != lang:
         parts.append(t(lang, "original_in", language=language_name(q.language, lang)))
     text = " · ".join(parts)
     return text if len(text) <= CONTEXT_LIMIT else text[: CONTEXT_LIMIT - 1] + "…"

@@ -106,13 +106,15 @@ class SegmentList:
         time: float | None = None,
         end_time: float | None = None,
         strip_decoration: bool = True,
+        spoken_language: str | None = None,
     ) -> Segment | None:
         if strip_decoration:
             start = skip_decoration(self.text, start, end)
         start, end = trim(self.text, start, end)
         if end <= start or not has_words(self.text[start:end]):
             return None
-        seg = Segment(start=start, end=end, speaker=speaker, time=time, end_time=end_time, context=context)
+        seg = Segment(start=start, end=end, speaker=speaker, time=time, end_time=end_time, context=context,
+                      spoken_language=spoken_language)
         self.items.append(seg)
         return seg
 

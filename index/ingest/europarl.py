@@ -8,7 +8,9 @@
     (The House rose ...)                      ← procedural note in parentheses: not a segment
 
 A "(FR) " tag opening a paragraph (the language it was spoken in) and a role opening a speech
-("rapporteur. - ", "on behalf of the PSE Group. - ") are left out of the segment.
+("rapporteur. - ", "on behalf of the PSE Group. - ") are left out of the segment. The tag is kept
+as the segments' spoken language, for the rest of that speaker's turn: the English words are then
+the Parliament's translation, and citations say so.
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
     affiliations: dict[str, str] = {}
     roles: dict[str, str] = {}
     first_para = False
+    spoken: str | None = None  # the current turn's "(FI)" tag, lower-cased
     context: str | None = None
     for ln in lines(text, body_start):
         if ln.blank:
@@ -60,6 +63,7 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
                 speaker = None
             elif tag == "SPEAKER" and not m.group(1):
                 first_para = True
+                spoken = None
                 a = attrs(m.group(3))
                 name = collapse(a.get("NAME", "")) or None
                 speaker = name
@@ -92,13 +96,15 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
         lt = _LANG_TAG.match(text, start, ln.end)
         if lt:
             start = lt.end()
+            spoken = lt.group(1).lower()
         if speaker is None:
             # a procedural note before anyone speaks ("- Before the vote:"): context, not words
             note = collapse(text[start : ln.end]).lstrip("-– ").strip()
             if note:
                 context = f"{chapter} — {note}" if chapter else note
             continue
-        segs.add(start, ln.end, speaker=speaker, context=context or chapter, strip_decoration=False)
+        segs.add(start, ln.end, speaker=speaker, context=context or chapter, strip_decoration=False,
+                 spoken_language=spoken)
     if not segs.items and not chapters:
         return []
     by_chars: Counter[str] = Counter()

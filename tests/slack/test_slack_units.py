@@ -73,6 +73,17 @@ def test_citation_parts_and_safe_links(hostile_file):
     assert "javascript" not in contexts[1] and "<!channel>" not in all_text(msg)
 
 
+def test_citation_says_a_translated_speech_was_spoken_in_another_language(hostile_file):
+    q = slice_quote(hostile_file, "Another line.", speaker="Kyösti Virrankoski", title="Milk quotas",
+                    spoken_language="fi")
+    msg = render_answer(compose("q", "de", [q], kind="ask"), answer_id="x")
+    context = [b["elements"][0]["text"] for b in msg["blocks"] if b["type"] == "context"][0]
+    assert context.endswith("¶ 1 · gesprochen auf Finnisch; zitiert aus der Übersetzung des Protokolls (Englisch)")
+    assert "Original auf" not in context  # one label says both languages
+    assert q.to_json()["spoken_language"] == "fi"
+    assert "spoken_language" not in slice_quote(hostile_file, "Another line.").to_json()
+
+
 def test_long_quote_split_within_section_limit(tmp_path):
     text = " ".join(f"word{i} <@U1>" for i in range(3000))
     p = tmp_path / "long.txt"
