@@ -24,12 +24,15 @@ class Quote:
     # the language the words were spoken in, when the record gives one other than the text's own
     # (the text is then the record's translation, e.g. the European Parliament's English version)
     spoken_language: str | None = None
+    speaker_role: str | None = None  # what the record calls the speaker: office, party, group
     versions: list["Quote"] = field(default_factory=list)  # the same words in the document's other-language versions
 
     def to_json(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("versions", "document_id", "spoken_language")}
-        if self.spoken_language:
-            d["spoken_language"] = self.spoken_language
+        extras = ("spoken_language", "speaker_role")  # beside the design's shape, only when known
+        d = {k: v for k, v in asdict(self).items() if k not in ("versions", "document_id", *extras)}
+        for key in extras:
+            if getattr(self, key):
+                d[key] = getattr(self, key)
         d["score"] = round(float(self.score), 4)
         if self.versions:
             d["versions"] = [v.to_json() for v in self.versions]

@@ -8,7 +8,8 @@ from .messages import language_name, t
 def citation(q: Quote, lang: str) -> str:
     """speaker · title · date · link · location, with the language it was spoken in when the text is the
     record's translation, and the quote's language when it is not the question's."""
-    parts = [q.speaker or t(lang, "unknown_speaker")]
+    who = q.speaker or t(lang, "unknown_speaker")
+    parts = [f"{who}, {q.speaker_role}" if q.speaker and q.speaker_role else who]
     for value in (q.title, q.date, q.url, q.location):
         if value:
             parts.append(value)

@@ -219,15 +219,15 @@ class Engine:
         return sorted(head, key=lambda h: -h.score) + hits[RERANK_NAMED:]
 
     def _passages_text(self, gen: Generation, hits: list[Hit]) -> str:
-        """The passages' words with what the record says about them: speaker, title, context, and
-        the language they were spoken in ("the Finnish MEP" names a speech given in Finnish)."""
+        """The passages' words with what the record says about them: speaker and role, title, context,
+        and the language they were spoken in ("the Finnish MEP" names a speech given in Finnish)."""
         parts = []
         for h in hits:
             r = gen.db.execute(
-                'SELECT p.start, p."end", p.doc_id, p.speaker, p.context, d.title, p.spoken_language '
+                'SELECT p.start, p."end", p.doc_id, p.speaker, p.context, d.title, p.spoken_language, p.role '
                 "FROM passages p JOIN documents d ON d.id = p.doc_id WHERE p.id = ?", (h.passage_id,)).fetchone()
             if r:
-                parts += [gen.doc_text(r[2])[r[0]:r[1]], r[3] or "", r[4] or "", r[5] or ""]
+                parts += [gen.doc_text(r[2])[r[0]:r[1]], r[3] or "", r[4] or "", r[5] or "", r[7] or ""]
                 if r[6]:
                     parts += [n for n in (language_name(r[6], lang) for lang in self.settings.languages) if n]
         return "\n".join(parts)

@@ -106,8 +106,10 @@ def make_quote(gen: Generation, sents: list[SentenceRow], score: float) -> Quote
     text = gen.doc_text(doc["id"])[start:end]
     first = sents[0]
     location = format_time(first.time) if first.time is not None else f"¶ {first.paragraph}"
-    row = gen.db.execute("SELECT spoken_language FROM passages WHERE id = ?", (first.passage_id,)).fetchone()
+    row = gen.db.execute("SELECT spoken_language, role, speaker FROM passages WHERE id = ?",
+                         (first.passage_id,)).fetchone()
     spoken = row[0] if row and row[0] != doc["language"] else None
+    role = row[1] if row and row[2] == (first.speaker or doc["speaker"]) else None
     quote = Quote(
         text=text,
         language=doc["language"],
@@ -122,6 +124,7 @@ def make_quote(gen: Generation, sents: list[SentenceRow], score: float) -> Quote
         score=score,
         document_id=doc["id"],
         spoken_language=spoken,
+        speaker_role=role,
     )
     if not verify(gen, quote, sents):
         return None

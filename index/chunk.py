@@ -14,7 +14,7 @@ import sentencex
 
 from .document import Document, Segment
 
-CHUNKER_VERSION = "sentencex-4"
+CHUNKER_VERSION = "sentencex-5"
 
 # What may stand between two sentences of one passage or one quote: line breaks and bullets only
 # (never a question put to the speaker, an interjection, a title or markup).
@@ -44,15 +44,16 @@ class Passage:
     sentences: list[Sentence]
     context: str | None  # embedded with the passage, never quoted
     spoken_language: str | None = None  # see Segment.spoken_language
+    role: str | None = None  # what the record calls the speaker (office, party, group): embedded, never quoted
 
     def embed_text(self, doc: Document) -> str:
         """What the model sees: who, which statement and which question, then the exact words."""
         head = []
         if self.speaker:
-            head.append(f"{self.speaker}:")
+            head.append(f"{self.speaker}, {self.role}:" if self.role else f"{self.speaker}:")
         if doc.title:
             head.append(doc.title.strip())
-        if self.context:
+        if self.context and self.context.strip() != (doc.title or "").strip():
             head.append(self.context.strip())
         body = doc.text[self.start : self.end]
         return (" ".join(head) + "\n" + body) if head else body
@@ -115,6 +116,18 @@ def sentences_of(doc: Document) -> list[Sentence]:
     return result
 
 
+def speaker_role(doc: Document, speaker: str | None) -> str | None:
+    """What the record says a speaker is: "Parl. Staatssekretär bei der Bundesministerin für Bildung
+    und Forschung", "rapporteur, ALDE" (ingest's `roles` and `affiliations`, or the document's `role`)."""
+    if not speaker:
+        return None
+    parts = [(doc.extra.get("roles") or {}).get(speaker), (doc.extra.get("affiliations") or {}).get(speaker)]
+    if not any(parts) and speaker == doc.speaker:
+        parts = [doc.extra.get("role")]
+    parts = [p.strip() for p in parts if isinstance(p, str) and p.strip()]
+    return ", ".join(dict.fromkeys(parts)) or None
+
+
 def chunk_document(doc: Document, target_chars: int = 700) -> list[Passage]:
     """Group sentences into passages of about `target_chars`, never across speakers and never over
     text that is not the speaker's own words."""
@@ -137,6 +150,7 @@ def chunk_document(doc: Document, target_chars: int = 700) -> list[Passage]:
                 sentences=list(current),
                 context=seg.context,
                 spoken_language=seg.spoken_language,
+                role=speaker_role(doc, first.speaker),
             )
         )
         current.clear()

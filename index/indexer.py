@@ -145,13 +145,13 @@ def _insert_document(
     passages = chunk_document(doc, target_chars)
     for p in passages:
         pid = db.execute(
-            'INSERT INTO passages (doc_id, start, "end", speaker, paragraph, time, context, spoken_language) '
-            "VALUES (?,?,?,?,?,?,?,?)",
-            (doc_id, p.start, p.end, p.speaker, p.paragraph, p.time, p.context, p.spoken_language),
+            'INSERT INTO passages (doc_id, start, "end", speaker, paragraph, time, context, spoken_language, role) '
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            (doc_id, p.start, p.end, p.speaker, p.paragraph, p.time, p.context, p.spoken_language, p.role),
         ).lastrowid
         body = doc.text[p.start : p.end]
         spoken = language_name(p.spoken_language, doc.language) if p.spoken_language not in (None, doc.language) else None
-        fts_text = " ".join(stems(" ".join(filter(None, [p.speaker, spoken, body])), doc.language))
+        fts_text = " ".join(stems(" ".join(filter(None, [p.speaker, p.role, spoken, body])), doc.language))
         db.execute("INSERT INTO passages_fts (rowid, stems) VALUES (?, ?)", (pid, fts_text))
         for s in p.sentences:
             norm = normalize(doc.text[s.start : s.end])

@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS passages (
     doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL,
     speaker TEXT, paragraph INTEGER NOT NULL, time REAL, context TEXT,
-    spoken_language TEXT             -- ISO 639-1, when the words were spoken in another language
+    spoken_language TEXT,            -- ISO 639-1, when the words were spoken in another language
+    role TEXT                        -- what the record calls the speaker (office, party, group)
 );
 CREATE TABLE IF NOT EXISTS sentences (
     id INTEGER PRIMARY KEY,

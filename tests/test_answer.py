@@ -129,6 +129,7 @@ def test_a_translated_speech_says_the_language_it_was_spoken_in(corpus_engine):
     assert a.found
     q = a.quotes[0]
     assert q.speaker == "Kyösti Virrankoski" and q.spoken_language == "fi" and _verbatim(q)
+    assert q.speaker_role == "ALDE" and "— Kyösti Virrankoski, ALDE · Milk quotas (debate)" in a.answer
     assert "spoken in Finnish; quoted from the record's translation into English" in a.answer
     assert a.to_json()["quotes"][0]["spoken_language"] == "fi"
     sv = corpus_engine.ask("Vad sa Virrankoski om mjölkkvoter?")

@@ -204,6 +204,23 @@ def test_europarl_language_tag_is_kept_as_the_turns_spoken_language(parsed):
     assert smith and all(s.spoken_language is None for s in smith)  # no tag: spoken in English
 
 
+def test_speaker_roles_are_embedded_beside_the_words_but_never_quoted(parsed):
+    """"Dr. Michael Meister, Parl. Staatssekretär bei der Bundesministerin für Bildung und Forschung:"
+    tells who speaks for the research ministry; Europarl gives roles and political groups."""
+    from index.chunk import chunk_document
+
+    (doc,) = parsed["bundestag-de/speeches-19-146/ID1914613300.txt"]
+    passages = [p for p in chunk_document(doc) if p.speaker == "Dr. Michael Meister"]
+    role = "Parl. Staatssekretär bei der Bundesministerin für Bildung und Forschung"
+    assert passages and all(p.role == role for p in passages)
+    head, body = passages[0].embed_text(doc).split("\n", 1)
+    assert head.startswith(f"Dr. Michael Meister, {role}:") and role not in body
+    assert body == doc.text[passages[0].start : passages[0].end]
+    (ep,) = parsed["europarl-en/ep-2006-11-13-ch019-00.txt"]
+    roles = {p.speaker: p.role for p in chunk_document(ep)}
+    assert roles["Kyösti Virrankoski"] == "ALDE" and roles["Duarte Freitas"] == "author, PPE-DE"
+
+
 def _interjection_spans(text: str) -> list[tuple[int, int, str]]:
     """Lines (or line runs) entirely in parentheses, as in the Bundestag records."""
     spans, pos = [], 0

@@ -66,6 +66,8 @@ def quote_sections(text: str) -> list[dict]:
 def citation(q: Quote, lang: str | None) -> str:
     """speaker · title · date · link · location (each escaped)."""
     parts = [escape(q.speaker) if q.speaker else t(lang, "unknown_speaker")]
+    if q.speaker and q.speaker_role:
+        parts[0] += ", " + escape(q.speaker_role)
     if q.title:
         title = q.title if len(q.title) <= 300 else q.title[:299] + "…"
         parts.append(f"_{escape(title)}_")

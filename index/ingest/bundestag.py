@@ -256,7 +256,7 @@ def parse_bundestag(text: str, source: str, path: Path, body_start: int = 0) -> 
             if s.speaker and not re.match(_CHAIR, roles.get(s.speaker, "") or ""):
                 by_chars[s.speaker] += s.end - s.start
         main = by_chars.most_common(1)[0][0] if by_chars else first_speaker
-    extra = {"speakers": list(roles)}
+    extra = {"speakers": list(roles), "roles": {n: r for n, r in roles.items() if r}}
     if not session and first_role:
         extra["role"] = first_role
     doc = Document(

@@ -75,11 +75,12 @@ def test_citation_parts_and_safe_links(hostile_file):
 
 def test_citation_says_a_translated_speech_was_spoken_in_another_language(hostile_file):
     q = slice_quote(hostile_file, "Another line.", speaker="Kyösti Virrankoski", title="Milk quotas",
-                    spoken_language="fi")
+                    spoken_language="fi", speaker_role="ALDE <group>")
     msg = render_answer(compose("q", "de", [q], kind="ask"), answer_id="x")
     context = [b["elements"][0]["text"] for b in msg["blocks"] if b["type"] == "context"][0]
     assert context.endswith("¶ 1 · gesprochen auf Finnisch; zitiert aus der Übersetzung des Protokolls (Englisch)")
     assert "Original auf" not in context  # one label says both languages
+    assert context.startswith("Kyösti Virrankoski, ALDE &lt;group&gt; · _Milk quotas_")
     assert q.to_json()["spoken_language"] == "fi"
     assert "spoken_language" not in slice_quote(hostile_file, "Another line.").to_json()
 
