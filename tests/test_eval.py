@@ -31,13 +31,14 @@ def test_every_quote_is_word_for_word_in_its_source_file(result):
 def test_unanswerable_questions_are_declined(result):
     g = result["groups"]["unanswerable/all"]
     assert g["abstention_recall"] >= 0.8  # at least 8 of 10 declined
-    assert result["groups"]["all"]["abstention_precision"] >= 0.8
+    assert result["groups"]["all"]["abstention_precision"] >= 0.9  # measured 1.0: no answerable one declined
 
 
 def test_answerable_questions_find_the_gold_quote(result):
     g = result["groups"]["answerable"]
-    assert g["hit@3"] >= 0.75  # measured 0.79 (22 of 28); the goal is 0.90
-    assert g["language_match"] >= 0.80
+    assert g["hit@3"] >= 0.78  # measured 0.82 (23 of 28); the goal is 0.90
+    assert g["language_match"] >= 0.92  # measured 0.96 (27 of 28)
+    assert result["groups"]["crosslingual"]["language_match"] >= 0.6  # measured 0.8 (4 of 5)
     assert result["groups"]["quote_lookup"]["hit@1"] == 1.0
     assert result["groups"]["speaker"]["speaker_match"] >= 0.66
 
