@@ -256,3 +256,13 @@ def test_serve_with_a_watched_folder_answers_from_new_files(standin, settings, a
         runner.stop_event.set()
         th.join(30)
     assert watcher._thread is not None and not watcher._thread.is_alive()  # stopped with the bot
+
+
+def test_reindex_without_a_transcripts_folder_says_how_to_set_one(http_bot, standin, answerer, folder):
+    generation = current_name(answerer.index_dir)
+    shutil.rmtree(folder)
+    slash(http_bot, "/reindex", ADMIN)
+    [reply] = standin.wait_for(lambda: standin.of("chat.postEphemeral"))
+    assert text_of(reply) == t("en", "reindex_no_folder") and "ONRECORD_TRANSCRIPTS" in text_of(reply)
+    assert http_bot.app.onrecord.idle(20)
+    assert standin.of("chat.postMessage") == [] and current_name(answerer.index_dir) == generation

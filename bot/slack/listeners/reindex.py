@@ -111,8 +111,7 @@ def register(app: App, bot: OnRecordBot) -> None:
                 return
             folder = transcripts_folder(bot)
             if folder is None or not folder.is_dir():
-                bot.post(client, private, render_text(
-                    "No transcripts folder: set ONRECORD_TRANSCRIPTS (or run `onrecord serve --watch DIR`)."))
+                bot.post(client, private, render_text(t(lang, "reindex_no_folder")))
                 return
             started = t(lang, "reindex_started")
             ts = None
