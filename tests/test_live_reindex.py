@@ -326,13 +326,14 @@ def test_watcher_keeps_previous_documents_on_parse_failure_and_skips_duplicates(
         assert state["counts"]["passages"] == before["counts"]["passages"]
 
 
-def test_a_burst_of_200_files_gives_few_updates(corpus, tmp_path, embedder, settings_for):
+def test_a_burst_of_500_files_gives_few_updates(corpus, tmp_path, embedder, settings_for):
     folder = tmp_path / "watched"
     put(corpus, SMALL_A[0], folder / "first.txt")
     settings = settings_for(tmp_path / "idx")
-    # 200 files: 10 real posts, each also arriving under 19 other names (duplicates keep embedding short)
+    # 500 files (the burst): 10 real posts, each also arriving under 49 other names (duplicates
+    # keep embedding short)
     posts = sorted((corpus / "mfa-telegram-en").iterdir(), key=lambda p: (p.stat().st_size, p.name))[:10]
-    posts = [(p, f"{i:02d}-{p.name}") for i in range(20) for p in posts]
+    posts = [(p, f"{i:02d}-{p.name}") for i in range(50) for p in posts]
     summaries, stop = [], threading.Event()
     t = threading.Thread(target=watch_and_index, args=([folder], settings),
                          kwargs=dict(embedder=embedder, stop=stop, on_summary=summaries.append, debounce=1.0),
@@ -344,11 +345,11 @@ def test_a_burst_of_200_files_gives_few_updates(corpus, tmp_path, embedder, sett
         burst.mkdir()
         for p, name in posts:  # written one after another, as a copy tool would
             (burst / name).write_bytes(p.read_bytes())
-        wait_until(lambda: len(index_state(settings.index_dir)["files"]) == 201, 180, "all 200 files")
+        wait_until(lambda: len(index_state(settings.index_dir)["files"]) == 501, 300, "all 500 files")
         time.sleep(1.5)  # let any trailing update show
         updates = summaries[1:]
         assert 1 <= len(updates) <= 3, [describe(s) for s in updates]
-        assert sum(s.added + s.duplicates for s in updates) == 200
+        assert sum(s.added + s.duplicates for s in updates) == 500
     finally:
         stop.set()
         t.join(60)
