@@ -23,11 +23,12 @@ _PHONETIC = [("ph", "f"), ("w", "v"), ("q", "k"), ("c", "k"), ("x", "ks"), ("y",
 
 
 def entities(question: str) -> list[str]:
-    """Words a question turns on: capitalised words past the first, and acronyms anywhere."""
+    """Words a question turns on: capitalised words past the first, and acronyms anywhere (two
+    characters are enough for an acronym: "G7", "UN"; common ones are discounted by the caller)."""
     tokens = _TOKEN.findall(question)
     out = []
     for i, tok in enumerate(tokens):
-        if len(tok) < 3 or not tok[0].isupper():
+        if not tok[0].isupper() or len(tok) < (2 if tok.isupper() else 3):
             continue
         if i > 0 or (tok.isupper() and len(tok) > 1):
             out.append(tok)

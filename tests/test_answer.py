@@ -129,7 +129,7 @@ def test_a_translated_speech_says_the_language_it_was_spoken_in(corpus_engine):
     assert a.found
     q = a.quotes[0]
     assert q.speaker == "Kyösti Virrankoski" and q.spoken_language == "fi" and _verbatim(q)
-    assert q.speaker_role == "ALDE" and "— Kyösti Virrankoski, ALDE · Milk quotas (debate)" in a.answer
+    assert q.speaker_role == "MEP (ALDE)" and "— Kyösti Virrankoski, MEP (ALDE) · Milk quotas (debate)" in a.answer
     assert "spoken in Finnish; quoted from the record's translation into English" in a.answer
     assert a.to_json()["quotes"][0]["spoken_language"] == "fi"
     sv = corpus_engine.ask("Vad sa Virrankoski om mjölkkvoter?")
@@ -138,3 +138,14 @@ def test_a_translated_speech_says_the_language_it_was_spoken_in(corpus_engine):
     # a speech given in the text's own language carries no such note
     en = corpus_engine.ask("What did Lavrov say about a truce?")
     assert all(x.spoken_language is None for x in en.quotes) and "spoken in" not in en.answer
+
+
+def test_short_acronyms_are_names_a_question_turns_on():
+    """"G7" decides whether the record answers "What has Moscow said about the G7 oil price cap?"."""
+    from bot.relevance import entities, missing_entities
+
+    assert entities("What has Moscow said about the G7 oil price cap?") == ["Moscow", "G7"]
+    assert entities("Was sagte die AfD zur EU?") == ["AfD", "EU"]
+    assert entities("Am Ende: wie geht es weiter?") == ["Ende"]  # "Am" is a word, not an acronym
+    assert missing_entities("What did the G7 say?", "The G7 summit ended.") == []
+    assert missing_entities("What did the G7 say?", "The G20 summit ended.") == ["G7"]

@@ -218,7 +218,7 @@ def test_speaker_roles_are_embedded_beside_the_words_but_never_quoted(parsed):
     assert body == doc.text[passages[0].start : passages[0].end]
     (ep,) = parsed["europarl-en/ep-2006-11-13-ch019-00.txt"]
     roles = {p.speaker: p.role for p in chunk_document(ep)}
-    assert roles["Kyösti Virrankoski"] == "ALDE" and roles["Duarte Freitas"] == "author, PPE-DE"
+    assert roles["Kyösti Virrankoski"] == "MEP (ALDE)" and roles["Duarte Freitas"] == "author, MEP (PPE-DE)"
 
 
 def _interjection_spans(text: str) -> list[tuple[int, int, str]]:

@@ -69,8 +69,8 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
                 speaker = name
                 if name:
                     all_speakers.append(name)
-                    if a.get("AFFILIATION"):
-                        affiliations[name] = a["AFFILIATION"].strip()
+                    if a.get("AFFILIATION"):  # a political group: the speaker is a Member of Parliament
+                        affiliations[name] = f"MEP ({a['AFFILIATION'].strip()})"
             continue
         start = ln.start
         lead = _LEAD_TAGS.match(ln.text)
