@@ -19,16 +19,30 @@ from rapidfuzz import fuzz
 # capitalised word of the passages (dev set: translations of names 0.937-0.963; unrelated 0.85-0.925).
 ENTITY_MIN_COSINE = 0.93
 _TOKEN = re.compile(r"\w[\w-]*")
-_PHONETIC = [("ph", "f"), ("w", "v"), ("q", "k"), ("c", "k"), ("x", "ks"), ("y", "i"), ("j", "i")]
+# English, German and Swedish spellings of one (often Russian) name: Sacharowa / Zakharova,
+# Saporischschja / Zaporizhzhia, Lawrow / Lavrov, Kiew / Kiev.
+_PHONETIC = [("sch", "sh"), ("zh", "sh"), ("kh", "h"), ("ch", "h"), ("ph", "f"), ("w", "v"), ("q", "k"),
+             ("c", "k"), ("x", "ks"), ("z", "s"), ("y", "i"), ("j", "i")]
+# A German capitalised word right after one of these is a common noun ("den Waffenstillstand"), not a
+# name: German capitalises every noun. Names rarely take an article; acronyms are kept regardless.
+_GERMAN_DETERMINERS = {
+    "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "eines",
+    "zum", "zur", "im", "am", "vom", "beim", "ins", "welche", "welcher", "welches", "welchen", "welchem",
+    "diese", "dieser", "dieses", "diesen", "diesem", "kein", "keine", "keinen", "keinem", "keiner",
+    "sein", "seine", "seinen", "seinem", "seiner", "ihr", "ihre", "ihren", "ihrem", "ihrer", "unsere",
+    "neue", "neuen", "neuer", "neues",
+}
 
 
-def entities(question: str) -> list[str]:
+def entities(question: str, lang: str | None = None) -> list[str]:
     """Words a question turns on: capitalised words past the first, and acronyms anywhere (two
     characters are enough for an acronym: "G7", "UN"; common ones are discounted by the caller)."""
     tokens = _TOKEN.findall(question)
     out = []
     for i, tok in enumerate(tokens):
         if not tok[0].isupper() or len(tok) < (2 if tok.isupper() else 3):
+            continue
+        if lang == "de" and i > 0 and not tok.isupper() and tokens[i - 1].lower() in _GERMAN_DETERMINERS:
             continue
         if i > 0 or (tok.isupper() and len(tok) > 1):
             out.append(tok)
@@ -55,11 +69,11 @@ def _present(entity: str, keys: set[str]) -> bool:
     return False
 
 
-def missing_entities(question: str, passages_text: str) -> list[str]:
+def missing_entities(question: str, passages_text: str, lang: str | None = None) -> list[str]:
     """Names of the question that no passage spells (in any script or usual spelling)."""
     keys = {phonetic(w) for w in _TOKEN.findall(passages_text)}
     out = []
-    for e in entities(question):
+    for e in entities(question, lang):
         parts = [p for p in e.split("-") if len(p) >= 3] or [e]
         if not all(_present(p, keys) for p in parts):
             out.append(e)

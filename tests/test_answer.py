@@ -149,3 +149,26 @@ def test_short_acronyms_are_names_a_question_turns_on():
     assert entities("Am Ende: wie geht es weiter?") == ["Ende"]  # "Am" is a word, not an acronym
     assert missing_entities("What did the G7 say?", "The G7 summit ended.") == []
     assert missing_entities("What did the G7 say?", "The G20 summit ended.") == ["G7"]
+
+
+def test_german_nouns_are_not_names_and_russian_names_match_across_spellings():
+    from bot.relevance import entities, phonetic
+
+    # German capitalises every noun: after an article it is a word, not a name the record must spell
+    assert entities("Was sagte Lawrow über den Waffenstillstand?", "de") == ["Lawrow"]
+    assert entities("Welche Rolle spielt die OVKS für Russland?", "de") == ["OVKS", "Russland"]
+    assert entities("Was sagte Lawrow über den Waffenstillstand?", "en") == ["Lawrow", "Waffenstillstand"]
+    for spellings in (["Sacharowa", "Zakharova", "Захарова"], ["Saporischschja", "Zaporizhzhia"],
+                      ["Kiew", "Kiev"], ["Lawrow", "Lavrov", "Лавров"], ["Uljanow", "Ulyanov"]):
+        assert len({phonetic(s) for s in spellings}) == 1, spellings
+
+
+def test_a_german_question_naming_a_russian_speaker_finds_their_english_words(corpus_engine):
+    """"Sacharowa" is the German spelling of Zakharova: her English posts answer, said to be English."""
+    a = corpus_engine.ask("Was sagte Sacharowa über die Sanktionen?")
+    assert a.language == "de" and a.found
+    q = a.quotes[0]
+    assert q.speaker == "Maria Zakharova" and q.language == "en" and _verbatim(q)
+    assert "Original auf Englisch" in a.answer
+    b = corpus_engine.ask("Was sagte Lawrow über den Waffenstillstand?")
+    assert b.found and b.quotes[0].speaker == "Sergey Lavrov" and all(_verbatim(x) for x in b.quotes)
