@@ -357,14 +357,16 @@ class Engine:
             chosen = extend(best, run, scores)
             versions = versions_of(gen, chosen)
             main = chosen
-            if doc_lang != lang:  # quote the version in the question's language where one exists
-                for doc_id, vs in versions.items():
-                    if gen.db.execute("SELECT language FROM documents WHERE id = ?", (doc_id,)).fetchone()[0] == lang:
-                        versions = {sents[0].doc_id: chosen, **{d: v for d, v in versions.items() if d != doc_id}}
-                        main = vs
-                        break
+            if doc_lang != lang:  # quote the version in the question's language where one exists,
+                # else the original: the file's first document when it holds its own translations
+                pick = next((d for d in versions if doc_language(gen, d) == lang), None)
+                if pick is None:
+                    pick = first_in_file(gen, sents[0].doc_id, list(versions))
+                if pick is not None:
+                    main = versions[pick]
+                    versions = {sents[0].doc_id: chosen, **{d: v for d, v in versions.items() if d != pick}}
             quote = make_quote(gen, main, h.score)
-            if quote is None:
+            if quote is None or not is_statement(quote.text):
                 continue
             key = normalize(quote.text)
             if key in seen_text:  # a repost of the same words: fold it
@@ -471,6 +473,30 @@ def _fragment_score(target: str, sentence_norm: str) -> float:
         partial = fuzz.ratio(target, sentence_norm)
     tokens = fuzz.token_set_ratio(target, sentence_norm)
     return max(partial, tokens * (0.7 + 0.3 * coverage))
+
+
+def is_statement(text: str) -> bool:
+    """Worth quoting as an answer: a sentence ("Nein!") or at least four words, not a bare label such
+    as a post's "X (ex-Twitter)" or "Facebook" link lines."""
+    stripped = text.rstrip(" \n\t\"'»”“)")
+    return stripped.endswith((".", "!", "?", "…", ":", ";")) or len([w for w in words(text) if len(w) > 1]) >= 4
+
+
+def doc_language(gen: Generation, doc_id: int) -> str | None:
+    row = gen.db.execute("SELECT language FROM documents WHERE id = ?", (doc_id,)).fetchone()
+    return row[0] if row else None
+
+
+def first_in_file(gen: Generation, doc_id: int, others: list[int]) -> int | None:
+    """Of `others`, the document that comes first in `doc_id`'s own file, if it comes before it: a
+    file that holds a statement and then its translation (the seed: English, then Swedish)."""
+    if not others:
+        return None
+    marks = ",".join("?" * len(others))
+    rows = gen.db.execute(
+        f"SELECT o.id FROM documents o JOIN documents d ON d.id = ? WHERE o.id IN ({marks}) "
+        "AND o.file_id = d.file_id AND o.ordinal < d.ordinal ORDER BY o.ordinal LIMIT 1", (doc_id, *others)).fetchone()
+    return rows[0] if rows else None
 
 
 def gen_text(gen: Generation, s: SentenceRow) -> str:

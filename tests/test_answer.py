@@ -172,3 +172,16 @@ def test_a_german_question_naming_a_russian_speaker_finds_their_english_words(co
     assert "Original auf Englisch" in a.answer
     b = corpus_engine.ask("Was sagte Lawrow über den Waffenstillstand?")
     assert b.found and b.quotes[0].speaker == "Sergey Lavrov" and all(_verbatim(x) for x in b.quotes)
+    # no German version of the seed statement: its original (English, first in the file) is quoted,
+    # the Swedish translation offered beside it
+    seed = [x for x in b.quotes if "seed" in x.source]
+    assert seed and all(x.language == "en" and [v.language for v in x.versions] == ["sv"] for x in seed)
+
+
+def test_bare_labels_are_not_quoted_as_statements():
+    from bot.engine import is_statement
+
+    for label in ("X (ex-Twitter)", "Facebook", "Russia's MFA website"):
+        assert not is_statement(label)
+    for said in ("Nein!", "„Ja.“", "We will not.", "Man braucht nur vier Buchstaben"):
+        assert is_statement(said)
