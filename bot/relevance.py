@@ -19,6 +19,7 @@ from rapidfuzz import fuzz
 # capitalised word of the passages (dev set: translations of names 0.937-0.963; unrelated 0.85-0.925).
 ENTITY_MIN_COSINE = 0.93
 _TOKEN = re.compile(r"\w[\w-]*")
+_CAPITALISED_PAIR = re.compile(r"(?=\b([A-ZÀ-ÞА-ЯЁ][\w-]{2,})[ \t]+([A-ZÀ-ÞА-ЯЁ][\w-]{2,})\b)")
 # English, German and Swedish spellings of one (often Russian) name: Sacharowa / Zakharova,
 # Saporischschja / Zaporizhzhia, Lawrow / Lavrov, Kiew / Kiev.
 _PHONETIC = [("sch", "sh"), ("zh", "sh"), ("kh", "h"), ("ch", "h"), ("ph", "f"), ("w", "v"), ("q", "k"),
@@ -81,4 +82,8 @@ def missing_entities(question: str, passages_text: str, lang: str | None = None)
 
 
 def capitalised_words(text: str) -> list[str]:
-    return sorted({w for w in _TOKEN.findall(text) if len(w) >= 3 and w[0].isupper()})
+    """Capitalised words, and pairs of them ("European Parliament": one name in English that is one
+    word in Swedish or German, Europaparlamentet)."""
+    single = {w for w in _TOKEN.findall(text) if len(w) >= 3 and w[0].isupper()}
+    pairs = {f"{a} {b}" for a, b in _CAPITALISED_PAIR.findall(text)}
+    return sorted(single | pairs)

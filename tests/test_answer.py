@@ -178,6 +178,14 @@ def test_a_german_question_naming_a_russian_speaker_finds_their_english_words(co
     assert seed and all(x.language == "en" and [v.language for v in x.versions] == ["sv"] for x in seed)
 
 
+def test_two_word_names_are_candidates_for_one_word_translations():
+    from bot.relevance import capitalised_words
+
+    found = capitalised_words("The European Parliament and the Council met in Moscow.")
+    assert {"European Parliament", "Moscow", "Council"} <= set(found)
+    assert "Parliament and" not in found
+
+
 def test_bare_labels_are_not_quoted_as_statements():
     from bot.engine import is_statement
 
