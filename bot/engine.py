@@ -19,7 +19,7 @@ from index.language import detect_language, language_name
 from index.search import RRF_K, Hit, dense_search, fts_query, hybrid_search, idf
 from index.settings import IndexSettings, get_settings
 from index.store import Generation, current_name, open_current
-from index.textnorm import fold, normalize, stems, words
+from index.textnorm import normalize, stems, words
 
 from .answer_types import Answer, Quote
 from .compose import compose
@@ -344,7 +344,7 @@ class Engine:
             sents = passage_sentences(gen, h.passage_id)
             if not sents:
                 continue
-            doc_lang = gen.db.execute("SELECT language FROM documents WHERE id = ?", (sents[0].doc_id,)).fetchone()[0]
+            doc_lang = doc_language(gen, sents[0].doc_id)
             group = self._version_group(gen, sents[0].doc_id)
             if sum(1 for d in seen_docs if d in group) >= PER_STATEMENT:
                 continue

@@ -106,10 +106,9 @@ def make_quote(gen: Generation, sents: list[SentenceRow], score: float) -> Quote
     text = gen.doc_text(doc["id"])[start:end]
     first = sents[0]
     location = format_time(first.time) if first.time is not None else f"¶ {first.paragraph}"
-    row = gen.db.execute("SELECT spoken_language, role, speaker FROM passages WHERE id = ?",
-                         (first.passage_id,)).fetchone()
+    row = gen.db.execute("SELECT spoken_language, role FROM passages WHERE id = ?", (first.passage_id,)).fetchone()
     spoken = row[0] if row and row[0] != doc["language"] else None
-    role = row[1] if row and row[2] == (first.speaker or doc["speaker"]) else None
+    role = row[1] if row else None  # the passage speaker's, who is the quote's
     quote = Quote(
         text=text,
         language=doc["language"],

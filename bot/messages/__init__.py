@@ -31,10 +31,8 @@ def t(lang: str | None, key: str, **kwargs) -> str:
 
 
 def language_name(code: str | None, in_lang: str | None) -> str:
-    """Name of language `code`, written in `in_lang`: the catalogue's own word, else CLDR's (any
-    language), else the English name, else the code."""
+    """Name of language `code`, written in `in_lang` (CLDR's, so any language has one; a catalogue
+    needs no list of them), else in English, else the code."""
     if not code:
         return "?"
-    names = catalogue(in_lang or FALLBACK).get("lang_names") or {}
-    return (names.get(code) or cldr_name(code, in_lang or FALLBACK)
-            or (catalogue(FALLBACK).get("lang_names") or {}).get(code) or code)
+    return cldr_name(code, in_lang or FALLBACK) or cldr_name(code, FALLBACK) or code

@@ -14,11 +14,10 @@ Interjections — whole lines or paragraphs in parentheses, and parenthesised "(
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import Path
 
 from ..document import Document
-from .common import Line, SegmentList, collapse, hard_wrapped, iter_blocks, lines, wrapped
+from .common import Line, SegmentList, collapse, hard_wrapped, iter_blocks, lines, main_speaker, wrapped
 from .dates import parse_date
 
 _NAME = (
@@ -251,11 +250,8 @@ def parse_bundestag(text: str, source: str, path: Path, body_start: int = 0) -> 
             title = f"{first_speaker} ({first_role})"
         main = first_speaker
     else:
-        by_chars: Counter[str] = Counter()
-        for s in segs.items:
-            if s.speaker and not re.match(_CHAIR, roles.get(s.speaker, "") or ""):
-                by_chars[s.speaker] += s.end - s.start
-        main = by_chars.most_common(1)[0][0] if by_chars else first_speaker
+        chair = lambda name: bool(re.match(_CHAIR, roles.get(name, "") or ""))  # noqa: E731
+        main = main_speaker(segs.items, chair) or first_speaker
     extra = {"speakers": list(roles), "roles": {n: r for n, r in roles.items() if r}}
     if not session and first_role:
         extra["role"] = first_role

@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterator
+from collections import Counter
+from typing import Callable, Iterator
 
 from ..document import Segment
 
@@ -117,6 +118,15 @@ class SegmentList:
                       spoken_language=spoken_language)
         self.items.append(seg)
         return seg
+
+
+def main_speaker(segments: list[Segment], is_chair: Callable[[str], bool]) -> str | None:
+    """Whoever says most (in characters) in a record of many speakers, the chair left out."""
+    by_chars: Counter[str] = Counter()
+    for s in segments:
+        if s.speaker and not is_chair(s.speaker):
+            by_chars[s.speaker] += s.end - s.start
+    return by_chars.most_common(1)[0][0] if by_chars else None
 
 
 def iter_blocks(ls: list[Line]) -> Iterator[list[Line]]:

@@ -15,11 +15,10 @@ the Parliament's translation, and citations say so.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import Path
 
 from ..document import Document
-from .common import SegmentList, collapse, lines
+from .common import SegmentList, collapse, lines, main_speaker
 from .dates import filename_date, parse_date
 
 _TAG_LINE = re.compile(r"^\s*<\s*(/?)\s*([A-Za-z]+)\b([^>]*)>\s*$")
@@ -107,12 +106,7 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
                  spoken_language=spoken)
     if not segs.items and not chapters:
         return []
-    by_chars: Counter[str] = Counter()
-    for s in segs.items:
-        if s.speaker:
-            by_chars[s.speaker] += s.end - s.start
-    non_chair = [(n, c) for n, c in by_chars.most_common() if n.lower() not in CHAIR]
-    main = non_chair[0][0] if non_chair else (all_speakers[0] if all_speakers else None)
+    main = main_speaker(segs.items, lambda name: name.lower() in CHAIR) or (all_speakers[0] if all_speakers else None)
     doc = Document(
         source=source,
         text=text,

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import queue
 import threading
 import time
 import urllib.parse
