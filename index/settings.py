@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field
@@ -55,6 +56,45 @@ class IndexSettings(BaseSettings):
         description="Read manifest.jsonl / manifest.csv / metadata.csv beside transcripts to override extracted metadata.",
     )
     max_file_mb: int = Field(default=50, description="Files larger than this are skipped, with the reason.")
+
+    # --- LLM prose answers (bot/llm, issue 15): unset provider = extractive answers only, unchanged ---
+    llm_provider: Literal["openai", "ollama"] | None = Field(
+        default=None,
+        description=(
+            "Chat model that writes prose answers (ONRECORD_LLM_PROVIDER): openai (any OpenAI-compatible "
+            "endpoint, see LLM_BASE_URL) or ollama (a local Ollama server). Needs `pip install .[llm]`. "
+            "Unset: extractive answers only."
+        ),
+    )
+    llm_model: str | None = Field(
+        default=None, description="Model name at the provider (ONRECORD_LLM_MODEL), e.g. gpt-4o-mini or qwen2.5:7b."
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description=(
+            "Endpoint (ONRECORD_LLM_BASE_URL): an OpenAI-compatible base URL such as http://localhost:8000/v1, "
+            "or the Ollama server (default http://localhost:11434)."
+        ),
+    )
+    llm_api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        description="Name of the environment variable holding the endpoint's API key (ONRECORD_LLM_API_KEY_ENV); the key itself is never a setting.",
+    )
+    llm_timeout: float = Field(
+        default=20.0,
+        description="Seconds the model may take (ONRECORD_LLM_TIMEOUT); slower or failing: the extractive answer stands.",
+    )
+    llm_passages: int = Field(
+        default=6, description="Ranked, verified quotes offered to the model as numbered passages (ONRECORD_LLM_PASSAGES)."
+    )
+    llm_method: str | None = Field(
+        default=None,
+        description=(
+            "Structured-output method (ONRECORD_LLM_METHOD): function_calling, json_schema or json_mode as the "
+            "provider supports; text = ask for JSON in plain text. Default: the provider's own."
+        ),
+    )
+    # --- end of LLM settings ---
 
     @property
     def index_dir(self) -> Path:
