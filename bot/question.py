@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MAX_QUESTION_CHARS = 2000
 
@@ -18,7 +18,6 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 @dataclass
 class CleanQuestion:
     text: str
-    notes: list[str] = field(default_factory=list)  # message keys with arguments, e.g. ("truncated", {"n": 2000})
     truncated_at: int | None = None
 
     @property

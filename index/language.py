@@ -37,10 +37,6 @@ def _language(code: str) -> Language | None:
         return None
 
 
-def supported(code: str | None) -> bool:
-    return bool(code) and _language(code) is not None
-
-
 @lru_cache(maxsize=16)
 def _detector(codes: tuple[str, ...], low_accuracy: bool = False) -> LanguageDetector | None:
     langs = [lang for lang in (_language(c) for c in codes) if lang is not None]

@@ -1,5 +1,6 @@
 """Text normalisation for matching: case, punctuation, typographic quotes, whitespace, diacritics;
-and language-aware stemming (Snowball, through PyStemmer) for the full-text side."""
+language-aware stemming (Snowball, through PyStemmer) for the full-text side; and the mapping of
+terminal control characters out of transcript text (`blank_controls`)."""
 from __future__ import annotations
 
 import re
@@ -15,6 +16,33 @@ _STEMMERS = {
     "hu": "hungarian", "el": "greek", "ar": "arabic", "et": "estonian", "lt": "lithuanian", "ca": "catalan",
 }
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+# Terminal escape sequences, 7-bit (ESC-introduced) and 8-bit (C1) forms: CSI ("ESC [ 2 J", colours,
+# cursor moves) and the string commands OSC ("ESC ] 0 ; title BEL": window title, hyperlinks,
+# clipboard), DCS, SOS, PM and APC up to their terminator (BEL or ST), bounded and on one line so
+# that a stray introducer never blanks the text after it; then other two-character ESC sequences.
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]{0,4096}(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[ -/]*[0-~]"
+)
+# Every C0 and C1 control character except TAB and LF, DEL, and lone surrogates (which cannot be stored).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def has_controls(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def blank_controls(text: str) -> str:
+    """`text` with terminal escape sequences and control characters (all of C0 and C1 but TAB and LF,
+    and DEL) replaced by spaces, one space per character, and lone surrogates by U+FFFD: the result
+    has the same length, so every offset into `text` still holds, and nothing left in it can drive a
+    terminal (clear the screen, set a window title, forge a line)."""
+    if not has_controls(text):
+        return text
+    text = _ESCAPE_SEQUENCE.sub(lambda m: " " * len(m.group(0)), text)
+    return _CONTROL.sub(lambda m: "\ufffd" if "\ud800" <= m.group(0) <= "\udfff" else " ", text)
 
 
 def fold(text: str) -> str:

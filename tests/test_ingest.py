@@ -20,19 +20,11 @@ from index.ingest.dates import normalize_date, parse_date, title_date
 from index.language import detect_language
 from index.settings import DEFAULT_LANGUAGES
 
-CORPUS = Path(os.environ.get("ONRECORD_TEST_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 NOT_TRANSCRIPTS = {"manifest.jsonl", "README.md"}
 
 
-def corpus_files() -> list[Path]:
-    return sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name not in NOT_TRANSCRIPTS)
-
-
-@pytest.fixture(scope="module")
-def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"test corpus not found at {CORPUS} (set ONRECORD_TEST_CORPUS)")
-    return CORPUS
+def corpus_files(corpus: Path) -> list[Path]:
+    return sorted(p for p in corpus.rglob("*") if p.is_file() and p.name not in NOT_TRANSCRIPTS)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +37,7 @@ def parsed(corpus) -> dict[str, list]:
     """Every corpus file parsed once, sidecars disabled (the manifest must not be needed)."""
     out, skipped = {}, {}
     t0 = time.perf_counter()
-    for p in corpus_files():
+    for p in corpus_files(corpus):
         rel = p.relative_to(corpus).as_posix()
         try:
             out[rel] = parse_file(p, sidecars=False)
@@ -67,8 +59,8 @@ def seg_text(doc, s) -> str:
 # The real corpus
 
 
-def test_every_corpus_file_parses(parsed, manifest):
-    assert len(parsed) == len(corpus_files())
+def test_every_corpus_file_parses(parsed, manifest, corpus):
+    assert len(parsed) == len(corpus_files(corpus))
     assert set(manifest) <= set(parsed)
     for rel, docs in parsed.items():
         assert docs, rel

@@ -1,15 +1,19 @@
 """Ingest: one transcript file → Documents with exact text, metadata and quotable segments.
 
     parse_file(path, source=None, languages=None, max_bytes=50 MiB, sidecars=True, root=None)
+    parse_bytes(data, path, source=None, languages=None, sidecars=True, root=None, fmt=None)
 
-Formats, by extension and then by content:
-  .txt .md .markdown .text  plain text / Markdown (text.py), Europarl markup (europarl.py),
-                            Bundestag speeches and protocols (bundestag.py), TV news items (news.py);
-                            YAML front matter is honoured (frontmatter.py)
-  .srt .vtt                 subtitles (subtitles.py)
-  .json                     Whisper-style timed segments (json_transcript.py)
-Metadata from a sidecar manifest (sidecar.py) overrides what was extracted. A file that cannot be
-indexed raises SkipFile with a short reason.
+`parse_bytes` parses bytes already read (the indexer reads a file once, hashes those bytes and
+parses the same bytes); `parse_file` reads the file, then does the same.
+
+The formats live in `formats/`, one module each, chosen by suffix and then by content (see
+`formats/__init__.py`). Every format's text goes through the same steps: decoding (encoding.py:
+UTF-8, UTF-16, legacy encodings; binary files and files with NUL characters are refused),
+terminal control characters mapped to spaces before any offset is computed
+(`textnorm.blank_controls`: the text keeps its length, so offsets stay exact), parsing, language
+detection, then metadata from YAML front matter (formats that honour it) and a sidecar manifest
+(sidecar.py) overriding what was extracted. A file that cannot be indexed raises SkipFile with a
+short reason.
 """
 from __future__ import annotations
 
@@ -19,24 +23,18 @@ from pathlib import Path
 from ..document import Document
 from ..errors import SkipFile
 from ..language import detect_language, normalize_code
+from ..textnorm import blank_controls, has_controls
+from . import formats
+from .common import collapse, trim
 from .dates import normalize_date
-from .encoding import read_text
+from .encoding import decode_bytes, read_bytes
 from .frontmatter import split_front_matter
-from .sidecar import find_sidecar, is_sidecar
+from .sidecar import find_sidecar
 
-TEXT_EXTENSIONS = {".txt", ".md", ".markdown", ".text"}
-SUBTITLE_EXTENSIONS = {".srt", ".vtt"}
-JSON_EXTENSIONS = {".json"}
-SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | SUBTITLE_EXTENSIONS | JSON_EXTENSIONS
 DEFAULT_MAX_BYTES = 50 * 2**20
 LANGUAGE_SAMPLE = 1000
 
-__all__ = ["parse_file", "parse_text_content", "SUPPORTED_EXTENSIONS", "supported"]
-
-
-def supported(path: Path) -> bool:
-    path = Path(path)
-    return path.suffix.lower() in SUPPORTED_EXTENSIONS and not is_sidecar(path)
+__all__ = ["parse_file", "parse_bytes"]
 
 
 def _default_languages() -> list[str]:
@@ -48,24 +46,6 @@ def _default_languages() -> list[str]:
         from ..settings import DEFAULT_LANGUAGES
 
         return list(DEFAULT_LANGUAGES)
-
-
-def parse_text_content(text: str, source: str, path: Path) -> tuple[list[Document], dict]:
-    """Documents of a decoded text/Markdown file, and its front matter (possibly empty)."""
-    from . import bundestag, europarl, news
-    from .text import parse_text
-
-    meta, body = split_front_matter(text)
-    rest = text[body:]
-    if europarl.looks_like(rest):
-        docs = europarl.parse_europarl(text, source, path, body)
-    elif bundestag.looks_like_speech(text, body) or bundestag.looks_like_session(rest):
-        docs = bundestag.parse_bundestag(text, source, path, body)
-    elif news.looks_like(rest):
-        docs = news.parse_news(text, source, path, body)
-    else:
-        docs = parse_text(text, source, path, body)
-    return docs, meta
 
 
 def _sample(doc: Document) -> str:
@@ -149,6 +129,41 @@ def _apply(docs: list[Document], meta: dict, origin: str) -> None:
             doc.extra.setdefault("overrides", {})[origin] = changed
 
 
+def _clean(value):
+    """A metadata value without control characters (titles, speakers and roles are shown on terminals
+    too); strings inside lists and dicts as well."""
+    if isinstance(value, str):
+        return collapse(blank_controls(value)) if has_controls(value) else value
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    return value
+
+
+def _blank_text(doc: Document) -> None:
+    """No terminal control character in a document's text, whatever its format built: text a format
+    made itself (subtitle cues, JSON segments, where an escaped "\\u001b" decodes to ESC) is
+    blanked as the file text was before parsing, and its segments trimmed again."""
+    if has_controls(doc.text):
+        doc.text = blank_controls(doc.text)
+        kept = []
+        for seg in doc.segments:
+            seg.start, seg.end = trim(doc.text, seg.start, seg.end)
+            if seg.end > seg.start:
+                kept.append(seg)
+        doc.segments = kept
+
+
+def _clean_metadata(doc: Document) -> None:
+    for name in ("title", "speaker", "date", "url"):
+        setattr(doc, name, _clean(getattr(doc, name)) or None)
+    doc.extra = _clean(doc.extra)
+    for seg in doc.segments:
+        seg.speaker = _clean(seg.speaker) or None
+        seg.context = _clean(seg.context) or None
+
+
 def parse_file(
     path: Path,
     source: str | None = None,
@@ -164,29 +179,40 @@ def parse_file(
     `sidecars=False` ignores sidecar manifests; `root` bounds the upward search for sidecars.
     """
     path = Path(path)
+    formats.candidates(path)  # a sidecar or an unknown suffix is refused before reading
+    return parse_bytes(read_bytes(path, max_bytes), path, source, languages, sidecars, root)
+
+
+def parse_bytes(
+    data: bytes,
+    path: Path,
+    source: str | None = None,
+    languages: list[str] | None = None,
+    sidecars: bool = True,
+    root: Path | None = None,
+    fmt: formats.Format | None = None,
+) -> list[Document]:
+    """The documents in `data`, the content of file `path` (whose suffix picks the format, and
+    whose folder holds its sidecar); `fmt` forces a format instead. SkipFile with a short reason
+    when the bytes are not a usable transcript."""
+    path = Path(path)
     source = str(path) if source is None else source
-    if is_sidecar(path):
-        raise SkipFile("metadata sidecar, not a transcript")
-    ext = path.suffix.lower()
-    if ext not in SUPPORTED_EXTENSIONS:
-        raise SkipFile(f"unsupported file type ({ext or 'no extension'})")
-    decoded = read_text(path, max_bytes)
-    text = decoded.text
+    if fmt is None:
+        formats.candidates(path)
+    if not data:
+        raise SkipFile("empty file")
+    text, encoding = decode_bytes(data)
+    text = blank_controls(text)
     if not text.strip(" \t\n\r\x0b\x0c\ufeff\u200b"):
         raise SkipFile("no text (only whitespace)")
 
-    meta: dict = {}
-    if ext in SUBTITLE_EXTENSIONS:
-        from .subtitles import parse_subtitles
-
-        docs = parse_subtitles(text, source, path)
-    elif ext in JSON_EXTENSIONS:
-        from .json_transcript import parse_json
-
-        docs = parse_json(text, source, path)
+    if fmt is None:
+        fmt, meta, body = formats.choose(path, text)
     else:
-        docs, meta = parse_text_content(text, source, path)
-
+        meta, body = split_front_matter(text) if fmt.front_matter else ({}, 0)
+    docs = fmt.parse(text, source, path, body)
+    for doc in docs:
+        _blank_text(doc)
     docs = [d for d in docs if d.segments]
     if not docs:
         raise SkipFile("no transcript text")
@@ -196,7 +222,7 @@ def parse_file(
     for i, doc in enumerate(docs):
         doc.ordinal = i
         doc.source = source
-        doc.extra.setdefault("encoding", decoded.encoding)
+        doc.extra.setdefault("encoding", encoding)
         hint = doc.extra.pop("language_hint", None) or (file_hint if isinstance(file_hint, str) else None)
         lang, conf = detect_language(_sample(doc), allowed, hint=normalize_code(hint) if hint else None, accurate=False)
         doc.language = lang
@@ -211,4 +237,6 @@ def parse_file(
             for d in docs:
                 if "overrides" in d.extra and "sidecar" in d.extra["overrides"]:
                     d.extra["sidecar"] = str(sc)
+    for doc in docs:
+        _clean_metadata(doc)
     return docs

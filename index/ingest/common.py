@@ -91,6 +91,13 @@ def collapse(s: str) -> str:
     return " ".join(s.split())
 
 
+def short_title(s: str, limit: int = 300) -> str:
+    s = collapse(s)
+    if len(s) <= limit:
+        return s
+    return s[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
+
+
 class SegmentList:
     """Collects segments of a document, trimmed and in order; drops empty ones."""
 

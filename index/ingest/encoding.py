@@ -1,14 +1,15 @@
 """Reading a transcript file into text: size and existence checks first, then UTF-8 (with or
 without BOM), then legacy encodings detected by charset-normalizer. Newlines are normalised the
 way Python's text mode does it (universal newlines), so for a UTF-8 file the returned text equals
-`open(path, encoding="utf-8").read()` exactly (a BOM stays as the character U+FEFF at 0)."""
+`open(path, encoding="utf-8").read()` exactly (a BOM stays as the character U+FEFF at 0).
+
+A file holding a NUL character anywhere is binary, not text: it is refused with that reason (a NUL
+after the first 8 KB is not let through into stored text)."""
 from __future__ import annotations
 
 import codecs
 import errno
 from contextlib import contextmanager
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SkipFile
@@ -16,13 +17,6 @@ from ..errors import SkipFile
 _SNIFF = 8192
 # Control bytes that never occur in text (TAB, LF, VT, FF, CR and ESC are allowed).
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13, 27)) + b"\x7f"
-
-
-@dataclass
-class Decoded:
-    text: str
-    encoding: str  # "utf-8", "utf-8-sig" (BOM kept in text), "utf-16", or the legacy codec name
-    size: int
 
 
 def _mb(n: int) -> str:
@@ -87,8 +81,22 @@ def looks_binary(data: bytes) -> bool:
     return ctrl / len(head) > 0.05
 
 
+def _no_nul(text: str) -> str:
+    at = text.find("\x00")
+    if at >= 0:
+        raise SkipFile(f"binary file (a NUL character at character {at})")
+    return text
+
+
 def decode_bytes(data: bytes) -> tuple[str, str]:
-    """(text, encoding) with universal newlines, or SkipFile if no encoding fits."""
+    """(text, encoding) with universal newlines, encoding being "utf-8", "utf-8-sig" (the BOM kept
+    in the text), "utf-16" or the legacy codec's name; SkipFile if the bytes are binary or no
+    encoding fits."""
+    text, encoding = _decode(data)
+    return _no_nul(text), encoding
+
+
+def _decode(data: bytes) -> tuple[str, str]:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return normalize_newlines(data.decode("utf-16")), "utf-16"
@@ -96,6 +104,9 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             raise SkipFile("undecodable: bad UTF-16") from None
     if looks_binary(data):
         raise SkipFile("binary file")
+    nul = data.find(b"\x00")
+    if nul >= 0:  # past the sniffed head: text never holds one
+        raise SkipFile(f"binary file (a NUL byte at byte {nul})")
     try:
         text = data.decode("utf-8")  # a BOM is kept as U+FEFF, as open(..., encoding="utf-8") does
         return normalize_newlines(text), ("utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8")
@@ -130,13 +141,3 @@ def _pick(results):
             if r.encoding == name:
                 return r
     return best
-
-
-def read_text(path: Path, max_bytes: int) -> Decoded:
-    data = read_bytes(path, max_bytes)
-    text, enc = decode_bytes(data)
-    return Decoded(text=text, encoding=enc, size=len(data))
-
-
-def file_exists(path: Path) -> bool:
-    return os.path.lexists(path)

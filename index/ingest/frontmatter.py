@@ -19,7 +19,6 @@ import yaml
 
 _OPEN = re.compile(r"\A\ufeff?---[ \t]*\n")
 _CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
-KEYS = {"title", "speaker", "date", "language", "lang", "url"}
 
 
 def split_front_matter(text: str) -> tuple[dict, int]:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..document import Document
-from .common import SegmentList, collapse, lines, main_speaker
-from .dates import filename_date, parse_date
+from ...document import Document
+from . import TEXT_SUFFIXES, Format
+from ..common import SegmentList, collapse, lines, main_speaker
+from ..dates import filename_date, parse_date
 
 _TAG_LINE = re.compile(r"^\s*<\s*(/?)\s*([A-Za-z]+)\b([^>]*)>\s*$")
 _LEAD_TAGS = re.compile(r"^(?:\s*<\s*/?\s*[A-Za-z]+\b[^>]*>)+\s*")
@@ -125,3 +126,14 @@ def parse_europarl(text: str, source: str, path: Path, body_start: int = 0) -> l
         },
     )
     return [doc]
+
+
+FORMAT = Format(
+    name="europarl",
+    suffixes=TEXT_SUFFIXES,
+    parse=parse_europarl,
+    sniff=lambda text, body: looks_like(text[body:]),
+    priority=30,
+    front_matter=True,
+    description="European Parliament debates (<CHAPTER>, <SPEAKER NAME=…>, <P> markup)",
+)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..document import Document
-from .common import SegmentList, collapse, lines
-from .dates import filename_date, parse_date
+from ...document import Document
+from . import TEXT_SUFFIXES, Format
+from ..common import SegmentList, collapse, lines, short_title
+from ..dates import filename_date, parse_date
 
 HEADER = re.compile(
     r"^\s*(?:Выпуск\s+(?:новостей|программы)\b.*\bот\s+\d|News\s+release\s+at\s+\d{1,2}:\d{2}\s+from\s+\d"
@@ -53,10 +54,19 @@ def parse_news(text: str, source: str, path: Path, body_start: int = 0) -> list[
     for ln in ls:
         segs.add(ln.start, ln.end)
     if title is None and segs.items:
-        from .text import short_title
-
         title = short_title(text[segs.items[0].start : segs.items[0].end], 120)
     date = filename_date(path.name) or parse_date(extra.get("bulletin"))
     return [
         Document(source=source, text=text, start=body_start, end=len(text), segments=segs.items, title=title, date=date, kind="text", extra=extra)
     ]
+
+
+FORMAT = Format(
+    name="tv-news",
+    suffixes=TEXT_SUFFIXES,
+    parse=parse_news,
+    sniff=lambda text, body: looks_like(text[body:]),
+    priority=10,
+    front_matter=True,
+    description="TV news items (bulletin header, item title, text, time stamp)",
+)

@@ -12,9 +12,10 @@ import json
 import math
 from pathlib import Path
 
-from ..document import Document, Segment
-from ..errors import SkipFile
-from .dates import normalize_date
+from ...document import Document, Segment
+from ...errors import SkipFile
+from . import Format
+from ..dates import normalize_date
 
 
 def _num(v) -> float | None:
@@ -25,7 +26,7 @@ def _num(v) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def parse_json(raw: str, source: str, path: Path) -> list[Document]:
+def parse_json(raw: str, source: str, path: Path, body_start: int = 0) -> list[Document]:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -87,3 +88,11 @@ def parse_json(raw: str, source: str, path: Path) -> list[Document]:
         extra={"speakers": speakers, **({"language_hint": s("language")} if s("language") else {})},
     )
     return [doc]
+
+
+FORMAT = Format(
+    name="json-segments",
+    suffixes=(".json",),
+    parse=parse_json,
+    description="JSON transcripts with timed segments (Whisper-style)",
+)

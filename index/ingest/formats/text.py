@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..document import Document
-from .common import URL_RE, Line, SegmentList, collapse, first_url, hard_wrapped, has_words, iter_blocks, lines, skip_decoration, starts_with_marker, wrapped
-from .dates import filename_date, title_date
-from .names import ANSWER_LABELS, NOT_LABELS, QUESTION_LABELS, SpeakerCanon, clean_name, is_name, name_from_title
+from ...document import Document
+from . import TEXT_SUFFIXES, Format
+from ..common import URL_RE, Line, SegmentList, collapse, first_url, hard_wrapped, has_words, iter_blocks, lines, short_title, skip_decoration, starts_with_marker, wrapped
+from ..dates import filename_date, title_date
+from ..names import ANSWER_LABELS, NOT_LABELS, QUESTION_LABELS, SpeakerCanon, clean_name, is_name, name_from_title
 
 MIC = "🎙"
 SPEECH_MARKS = ("💬", "🗣")
@@ -146,13 +147,6 @@ def _split_documents(ls: list[Line]) -> list[tuple[int, int]]:
     for k, i in enumerate(starts):
         ranges.append((i, starts[k + 1] if k + 1 < len(starts) else len(ls)))
     return ranges
-
-
-def short_title(s: str, limit: int = 300) -> str:
-    s = collapse(s)
-    if len(s) <= limit:
-        return s
-    return s[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
 
 
 def parse_text(text: str, source: str, path: Path, body_start: int = 0) -> list[Document]:
@@ -353,3 +347,14 @@ def _strict_label(label: str) -> bool:
     if name.isupper() and len(name) >= 2:
         return True
     return 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
+
+
+FORMAT = Format(
+    name="text",
+    suffixes=TEXT_SUFFIXES,
+    parse=parse_text,
+    sniff=None,  # the fallback for text files no other format recognises
+    priority=0,
+    front_matter=True,
+    description="plain text and Markdown transcripts (titles, speaker labels, questions as context)",
+)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..document import Document
-from .common import Line, SegmentList, collapse, hard_wrapped, iter_blocks, lines, main_speaker, wrapped
-from .dates import parse_date
+from ...document import Document
+from . import TEXT_SUFFIXES, Format
+from ..common import Line, SegmentList, collapse, hard_wrapped, iter_blocks, lines, main_speaker, wrapped
+from ..dates import parse_date
 
 _NAME = (
     r"(?:(?:Frau|Herr)\s+)?(?:(?:Dr\.|Prof\.|Dr\.\s?h\.\s?c\.|h\.\s?c\.|Dipl\.-\w+\.)\s*)*"
@@ -268,3 +269,14 @@ def parse_bundestag(text: str, source: str, path: Path, body_start: int = 0) -> 
         extra=extra,
     )
     return [doc]
+
+
+FORMAT = Format(
+    name="bundestag",
+    suffixes=TEXT_SUFFIXES,
+    parse=parse_bundestag,
+    sniff=lambda text, body: looks_like_speech(text, body) or looks_like_session(text[body:]),
+    priority=20,
+    front_matter=True,
+    description="Bundestag speeches and plenary protocols (interjections are never the speaker's words)",
+)

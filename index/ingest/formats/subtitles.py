@@ -12,10 +12,11 @@ import html
 import re
 from pathlib import Path
 
-from ..document import Document, Segment
-from ..errors import SkipFile
-from .common import collapse
-from .names import is_name
+from ...document import Document, Segment
+from ...errors import SkipFile
+from . import Format
+from ..common import collapse
+from ..names import is_name
 
 _TS = r"(?:(\d{1,3}):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
 _TIMING = re.compile(rf"^\s*{_TS}\s*-->\s*{_TS}(?:\s+.*)?$")
@@ -79,7 +80,7 @@ def _parse_cues(text: str, vtt: bool) -> list[tuple[float, float, list[str]]]:
     return cues
 
 
-def parse_subtitles(raw: str, source: str, path: Path) -> list[Document]:
+def parse_subtitles(raw: str, source: str, path: Path, body_start: int = 0) -> list[Document]:
     vtt = path.suffix.lower() == ".vtt" or raw.lstrip("\ufeff").startswith("WEBVTT")
     cues = _parse_cues(raw, vtt)
     parts: list[str] = []
@@ -126,3 +127,11 @@ def parse_subtitles(raw: str, source: str, path: Path) -> list[Document]:
             extra={"cues": len(segs), "speakers": speakers, "format": "vtt" if vtt else "srt"},
         )
     ]
+
+
+FORMAT = Format(
+    name="subtitles",
+    suffixes=(".srt", ".vtt"),
+    parse=parse_subtitles,
+    description="SubRip and WebVTT subtitles (cue times become citation timestamps)",
+)
