@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -28,6 +29,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
+from index.embedder import Embedder, load_embedder
 from index.errors import OnRecordError
 from index.settings import IndexSettings
 
@@ -90,19 +92,22 @@ class AnswerResult(BaseModel):
 # -- the engine, opened once ---------------------------------------------------------------------------
 class EngineHolder:
     """The process's one engine, opened on first need (or by `warm_up` as the server starts). An
-    opening that fails (no index yet, wrong model) is retried on the next call, so building the index
-    while the server runs needs no restart."""
+    opening that fails (no index yet, wrong model) is retried on the next call, with the model kept
+    loaded, so building the index while the server runs needs no restart."""
 
     def __init__(self, settings: IndexSettings):
         self.settings = settings
         self._engine: Engine | None = None
+        self._embedder: Embedder | None = None
         self._lock = threading.Lock()
 
     def get(self) -> Engine:
         with self._lock:
             if self._engine is None:
                 try:
-                    self._engine = Engine.open(settings=self.settings)
+                    if self._embedder is None:
+                        self._embedder = load_embedder(self.settings)
+                    self._engine = Engine.open(settings=self.settings, embedder=self._embedder)
                 except OnRecordError as exc:
                     raise ToolError(str(exc)) from None
             return self._engine
@@ -191,22 +196,23 @@ def _quote_json(q: Quote) -> dict[str, Any]:
     return d
 
 
-def render_text(answer: Answer) -> str:
+def render_text(answer: Answer, versions: bool) -> str:
     """A short rendering for clients that show text: the answer's opening line, then each quote in
-    quotation marks with its citation and document link (only verified slices stand in quotes)."""
+    quotation marks with its citation and document link (only verified slices stand in quotes), and
+    for a quote lookup the same words in other languages."""
     lines = [answer.answer.split("\n\n", 1)[0]]
     for q in answer.quotes:
         lines += ["", f"“{q.text}”", f"— {citation(q, answer.language)} · {document_uri(q.document_id)}"]
-        for v in q.versions:
+        for v in q.versions if versions else ():
             lines.append(f"  {t(answer.language, 'versions')} [{v.language}]: “{v.text}” — {citation(v, answer.language)}")
     return "\n".join(lines)
 
 
-def tool_result(engine: Engine, answer: Answer) -> CallToolResult:
+def tool_result(engine: Engine, answer: Answer, versions: bool = False) -> CallToolResult:
     _checked(engine, answer.quotes)
     structured = answer.to_json()
     structured["quotes"] = [_quote_json(q) for q in answer.quotes]
-    return CallToolResult(content=[TextContent(type="text", text=render_text(answer))],
+    return CallToolResult(content=[TextContent(type="text", text=render_text(answer, versions))],
                           structured_content=structured)
 
 
@@ -259,7 +265,7 @@ def build_server(settings: IndexSettings, holder: EngineHolder | None = None) ->
         statement's other languages. `found` is false when no sentence on record matches."""
         _askable(fragment, "fragment")
         engine = holder.get()
-        return tool_result(engine, engine.quote(fragment, limit=limit))
+        return tool_result(engine, engine.quote(fragment, limit=limit), versions=True)
 
     @server.resource(DOCUMENT_URI, name="document", title="Transcript document", mime_type="application/json")
     def document(id: str) -> str:
@@ -281,6 +287,8 @@ def build_server(settings: IndexSettings, holder: EngineHolder | None = None) ->
 
 def serve(settings: IndexSettings, http: bool = False, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve until the client goes away (stdio) or the process is stopped (HTTP at /mcp)."""
+    # argument errors go to an assistant: the validation message without pydantic's documentation links
+    os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
     holder = EngineHolder(settings)
     server = build_server(settings, holder)
     holder.warm_up()
