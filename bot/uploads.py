@@ -22,7 +22,7 @@ from pathlib import Path
 
 from index.document import Document
 from index.errors import OnRecordError, SkipFile
-from index.indexer import SIDECAR_NAMES, TRANSCRIPT_SUFFIXES
+from index.ingest.formats import SIDECAR_NAMES, TRANSCRIPT_SUFFIXES
 
 MAX_NAME_CHARS = 120
 _UNSAFE_CHARS = re.compile(r'[<>:"|?*\\\x00-\x1f\x7f]')

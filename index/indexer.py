@@ -17,7 +17,9 @@ from .chunk import CHUNKER_VERSION, chunk_document
 from .document import Document
 from .embedder import Embedder, load_embedder
 from .errors import SkipFile
-from .ingest import parse_file
+from .ingest import parse_bytes
+from .ingest.encoding import read_bytes
+from .ingest.formats import SIDECAR_NAMES, is_candidate
 from .settings import IndexSettings
 from .store import IndexIdentity, Writer
 from .language import language_name
@@ -26,8 +28,6 @@ from .versions import link_versions
 
 log = logging.getLogger(__name__)
 
-TRANSCRIPT_SUFFIXES = {".txt", ".md", ".markdown", ".srt", ".vtt", ".json"}
-SIDECAR_NAMES = {"manifest.jsonl", "manifest.csv", "metadata.csv"}
 EMBED_BATCH = 256
 
 
@@ -72,37 +72,65 @@ class IndexSummary:
 NOT_TRANSCRIPTS = ("readme", "license", "licence", "changelog", "contributing")
 
 
-def discover(paths: list[Path]) -> Iterator[tuple[Path, Path, str | None]]:
-    """Transcript files under `paths`: (file, the root it was found under, None or why it cannot be read).
+def _outside(what: str) -> str:
+    return (f"symbolic link to {what} outside the folders being indexed: not followed "
+            "(the follow_symlinks setting, ONRECORD_FOLLOW_SYMLINKS, allows it)")
 
-    Directory symlinks are not followed (no loops); file symlinks are followed when they resolve.
-    Hidden files, sidecar manifests and a folder's README/LICENSE files are not transcripts.
+
+def discover(paths: list[Path], follow_symlinks: bool = False) -> Iterator[tuple[Path, Path, str | None]]:
+    """Transcript files under `paths`: (file, the root it was found under, None or why it is skipped).
+
+    Discovery stays inside the folders given (for a file given by name: its own folder). A symbolic
+    link, to a file or to a folder, that leads out of them is skipped with that reason; one that
+    leads to a file inside is read (as a duplicate of its target); a link to a folder inside is not
+    walked (its files are found where they are). With `follow_symlinks`, links are followed wherever
+    they lead, each real folder walked once (no loops). Hidden files, sidecar manifests, a folder's
+    README/LICENSE files and suffixes no registered format reads are not transcripts.
     """
-    for root in paths:
-        root = Path(root)
+    given = [Path(p) for p in paths]
+    bounds = [os.path.realpath(p if p.is_dir() else p.parent) for p in given]
+
+    def inside(path: Path) -> bool:
+        real = os.path.realpath(path)
+        return any(real == b or real.startswith(b.rstrip(os.sep) + os.sep) for b in bounds)
+
+    for root in given:
         if root.is_file():
-            yield root, root.parent, None
+            problem = None if follow_symlinks or not root.is_symlink() or inside(root) else _outside("a file")
+            yield root, root.parent, problem
             continue
         if not root.exists():
             yield root, root, "no such file or folder"
             continue
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        walked: set[str] = set()
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
+            real = os.path.realpath(dirpath)
+            if real in walked:  # reached again through a link: a loop, or a folder already read
+                dirnames[:] = []
+                continue
+            walked.add(real)
+            keep = []
+            for d in sorted(d for d in dirnames if not d.startswith(".")):
+                link = Path(dirpath) / d
+                if not follow_symlinks and link.is_symlink():
+                    if not inside(link):
+                        yield link, root, _outside("a folder")
+                    continue
+                keep.append(d)
+            dirnames[:] = keep
             for name in sorted(filenames):
                 if name.startswith(".") or name in SIDECAR_NAMES or name.lower().startswith(NOT_TRANSCRIPTS):
                     continue
                 path = Path(dirpath) / name
-                if path.suffix.lower() not in TRANSCRIPT_SUFFIXES:
+                if not is_candidate(path):
                     continue
                 if path.is_symlink() and not path.exists():
                     yield path, root, "broken or looping symbolic link"
                     continue
+                if path.is_symlink() and not follow_symlinks and not inside(path):
+                    yield path, root, _outside("a file")
+                    continue
                 yield path, root, None
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class _Pending:
@@ -211,7 +239,7 @@ def run_index(
             i = 0
             while i < len(orphans):  # grows while the run goes on
                 if os.path.exists(orphans[i]):
-                    yield Path(orphans[i]), Path(orphans[i]).parent, None
+                    yield from discover([Path(orphans[i])], settings.follow_symlinks)
                 i += 1
 
         if prune:  # first, so duplicates of vanished files are indexed in their place in this run
@@ -219,7 +247,8 @@ def run_index(
                 if not os.path.exists(source):
                     forget(source)
                     summary.removed += 1
-        for path, root, problem in itertools.chain(discover([Path(p) for p in paths]), orphaned()):
+        for path, root, problem in itertools.chain(discover([Path(p) for p in paths], settings.follow_symlinks),
+                                                   orphaned()):
             source = os.path.abspath(path)
             if source in seen:  # overlapping paths (a folder and a file in it): once is enough
                 continue
@@ -234,7 +263,8 @@ def run_index(
                 st = path.stat()
                 if st.st_size > max_bytes:
                     raise SkipFile(f"too large ({st.st_size / 2**20:.0f} MB; the limit is {settings.max_file_mb} MB)")
-                sha = file_sha256(path)
+                data = read_bytes(path, max_bytes, allow_empty=True)  # read once: hashed and parsed
+                sha = hashlib.sha256(data).hexdigest()
             except FileNotFoundError:
                 summary.skipped.append((source, "vanished while indexing"))
                 continue
@@ -257,8 +287,8 @@ def run_index(
                 summary.duplicates += 1
                 continue
             try:
-                docs = parse_file(path, source=source, languages=settings.languages, max_bytes=max_bytes,
-                                  sidecars=settings.sidecars, root=root)
+                docs = parse_bytes(data, path, source=source, languages=settings.languages,
+                                   sidecars=settings.sidecars, root=root)
             except SkipFile as exc:
                 if source in known:
                     summary.kept_previous.append(source)

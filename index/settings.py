@@ -56,6 +56,14 @@ class IndexSettings(BaseSettings):
         description="Read manifest.jsonl / manifest.csv / metadata.csv beside transcripts to override extracted metadata.",
     )
     max_file_mb: int = Field(default=50, description="Files larger than this are skipped, with the reason.")
+    follow_symlinks: bool = Field(
+        default=False,
+        description=(
+            "Follow symbolic links that lead out of the folders being indexed (ONRECORD_FOLLOW_SYMLINKS). "
+            "Off: such links (to files or folders) are skipped, with the reason, so a link dropped into a "
+            "transcripts folder cannot get a private file quoted."
+        ),
+    )
 
     # --- LLM prose answers (bot/llm, issue 15): unset provider = extractive answers only, unchanged ---
     llm_provider: Literal["openai", "ollama"] | None = Field(

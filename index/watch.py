@@ -26,7 +26,8 @@ from watchdog.observers import Observer
 
 from .embedder import Embedder, load_embedder
 from .errors import IndexLocked
-from .indexer import SIDECAR_NAMES, TRANSCRIPT_SUFFIXES, IndexSummary, run_index
+from .indexer import IndexSummary, run_index
+from .ingest.formats import SIDECAR_NAMES, TRANSCRIPT_SUFFIXES
 from .settings import IndexSettings
 
 log = logging.getLogger(__name__)

@@ -681,8 +681,8 @@ def test_vanishing_between_stat_and_read(tmp_path, monkeypatch):
 
     real = enc.stat_checked
 
-    def stat_then_delete(path, max_bytes):
-        size = real(path, max_bytes)
+    def stat_then_delete(path, *args):
+        size = real(path, *args)
         Path(path).unlink()
         return size
 
@@ -761,3 +761,75 @@ def test_whisper_language_names_and_bare_lists(tmp_path):
     q.write_text(json.dumps([{"start": 0, "end": 3, "text": "Wir werden die Gespräche fortsetzen.", "speaker": "SPEAKER_00"}]), encoding="utf-8")
     (doc,) = parse_file(q)
     assert doc.language == "de" and doc.segments[0].speaker == "SPEAKER_00" and doc.segments[0].time == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The format registry
+
+
+def test_a_new_format_is_one_module_registered_and_indexed_end_to_end(tmp_path, embedder, settings_for):
+    """A toy format, defined here as its module would define it: "Speaker | words" lines in `.said` files.
+    Registering it is all it takes for discovery, parsing, indexing and uploads to take such files."""
+    from bot.uploads import safe_name
+    from index.document import Document, Segment
+    from index.indexer import run_index
+    from index.ingest import formats
+    from index.store import open_backend
+
+    def parse_said(text: str, source: str, path: Path, body_start: int = 0) -> list[Document]:
+        segments, pos = [], body_start
+        for line in text[body_start:].splitlines(keepends=True):
+            speaker, bar, words = line.partition(" | ")
+            if bar and words.strip():
+                start = pos + len(speaker) + len(bar)
+                segments.append(Segment(start, start + len(words.rstrip()), speaker=speaker.strip()))
+            pos += len(line)
+        if not segments:
+            raise SkipFile("no 'Speaker | words' lines")
+        return [Document(source, text, body_start, len(text), segments, speaker=segments[0].speaker, kind="said")]
+
+    toy = formats.Format(name="toy-said", suffixes=(".said",), parse=parse_said,
+                         sniff=lambda text, body: " | " in text[body : body + 2000],
+                         description="a toy format: 'Speaker | words' lines")
+    root = tmp_path / "transcripts"
+    root.mkdir()
+    (root / "talk.said").write_text(
+        "Jane Doe | We will continue the talks next week, in good faith.\n"
+        "John Roe | The delegations agreed on a timetable for the technical work.\n", encoding="utf-8")
+    (root / "nothing.said").write_text("no bars in this file\n", encoding="utf-8")
+    settings = settings_for(tmp_path / "index")
+    assert ".said" not in formats.TRANSCRIPT_SUFFIXES
+    formats.register(toy)
+    try:
+        assert ".said" in formats.TRANSCRIPT_SUFFIXES and formats.is_candidate(root / "talk.said")
+        assert safe_name("interview.said") == "interview.said"  # uploads read the registry's list
+        summary = run_index([root], settings, embedder=embedder, progress=False)
+    finally:
+        formats.unregister("toy-said")
+    assert ".said" not in formats.TRANSCRIPT_SUFFIXES
+    assert summary.added == 1, summary.skipped
+    assert dict(summary.skipped) == {str(root / "nothing.said"): "not a transcript format this indexer knows (.said)"}
+    reader = open_backend(settings.index_dir).open_reader()
+    try:
+        (doc,) = reader.documents()
+        text = reader.document_text(doc.id)
+        sentences = reader.sentences_of_document(doc.id)
+        passages = reader.passages({s.passage_id for s in sentences})
+    finally:
+        reader.close()
+    assert doc.kind == "said" and doc.speaker == "Jane Doe" and doc.language == "en"
+    assert sorted((p.speaker, text[p.start : p.end]) for p in passages.values()) == [
+        ("Jane Doe", "We will continue the talks next week, in good faith."),
+        ("John Roe", "The delegations agreed on a timetable for the technical work."),
+    ]
+
+
+def test_the_registry_lists_every_format_once():
+    from index.ingest import formats
+
+    names = [f.name for f in formats.all_formats()]
+    assert names == ["europarl", "bundestag", "tv-news", "json-segments", "subtitles", "text"]
+    assert set(formats.TRANSCRIPT_SUFFIXES) == {".txt", ".md", ".markdown", ".text", ".srt", ".vtt", ".json"}
+    assert all(f.description for f in formats.all_formats())
+    with pytest.raises(ValueError):
+        formats.Format(name="bad", suffixes=("TXT",), parse=lambda *a: [])

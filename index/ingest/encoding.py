@@ -36,28 +36,31 @@ def _as_skip():
         raise SkipFile(f"cannot read file: {exc.strerror or exc}") from None
 
 
-def stat_checked(path: Path, max_bytes: int) -> int:
-    """Size of a regular file, or SkipFile (vanished, not a file, empty, too large). Reads nothing."""
+def stat_checked(path: Path, max_bytes: int, allow_empty: bool = False) -> int:
+    """Size of a regular file, or SkipFile (vanished, not a file, empty unless `allow_empty`, too
+    large). Reads nothing."""
     with _as_skip():
         st = path.stat()
     import stat as _stat
 
     if not _stat.S_ISREG(st.st_mode):
         raise SkipFile("not a regular file")
-    if st.st_size == 0:
+    if st.st_size == 0 and not allow_empty:
         raise SkipFile("empty file")
     if st.st_size > max_bytes:
         raise SkipFile(f"too large ({_mb(st.st_size)}; limit {_mb(max_bytes)})")
     return st.st_size
 
 
-def read_bytes(path: Path, max_bytes: int) -> bytes:
-    stat_checked(path, max_bytes)
+def read_bytes(path: Path, max_bytes: int, allow_empty: bool = False) -> bytes:
+    """The content of a regular file of at most `max_bytes`, read once; SkipFile otherwise (and when
+    empty, unless `allow_empty`: the indexer hashes empty files too, parsing then refuses them)."""
+    stat_checked(path, max_bytes, allow_empty)
     with _as_skip(), open(path, "rb") as fh:
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew between stat and read
         raise SkipFile(f"too large (over {_mb(max_bytes)})")
-    if not data:
+    if not data and not allow_empty:
         raise SkipFile("empty file")
     return data
 
