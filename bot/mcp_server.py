@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.embedder import Embedder, load_embedder
@@ -34,9 +34,7 @@ from index.errors import OnRecordError
 from index.settings import IndexSettings
 
 from .answer_types import Answer, Quote
-from .compose import citation
 from .engine import Engine  # the one place this module names the engine
-from .messages import t
 from .question import MAX_QUESTION_CHARS, clean
 
 log = logging.getLogger(__name__)
@@ -158,7 +156,7 @@ class DocumentView:
 
 def read_document(engine: Engine, doc_id: int) -> DocumentView | None:
     """A document of the live index generation by id: the one place this module reads the store."""
-    with engine.generation() as reader:
+    with engine.live.reader() as reader:  # the live generation, as the engine's own questions read it
         record = reader.document(doc_id)
         if record is None:
             return None
@@ -196,24 +194,25 @@ def _quote_json(q: Quote) -> dict[str, Any]:
     return d
 
 
-def render_text(answer: Answer, versions: bool) -> str:
-    """A short rendering for clients that show text: the answer's opening line, then each quote in
-    quotation marks with its citation and document link (only verified slices stand in quotes), and
-    for a quote lookup the same words in other languages."""
-    lines = [answer.answer.split("\n\n", 1)[0]]
+def content(answer: Answer) -> list[TextContent | ResourceLink]:
+    """What clients that show text get: the answer as `onrecord ask` words it (the contract's `answer`:
+    the headline in the question's language, each verified quote in quotation marks with its
+    citation), then a link to each quoted document."""
+    links, seen = [], set()
     for q in answer.quotes:
-        lines += ["", f"“{q.text}”", f"— {citation(q, answer.language)} · {document_uri(q.document_id)}"]
-        for v in q.versions if versions else ():
-            lines.append(f"  {t(answer.language, 'versions')} [{v.language}]: “{v.text}” — {citation(v, answer.language)}")
-    return "\n".join(lines)
+        if q.document_id not in seen:
+            seen.add(q.document_id)
+            links.append(ResourceLink(type="resource_link", uri=document_uri(q.document_id),
+                                      name=f"document-{q.document_id}", title=q.title,
+                                      mime_type="application/json"))
+    return [TextContent(type="text", text=answer.answer), *links]
 
 
-def tool_result(engine: Engine, answer: Answer, versions: bool = False) -> CallToolResult:
+def tool_result(engine: Engine, answer: Answer) -> CallToolResult:
     _checked(engine, answer.quotes)
     structured = answer.to_json()
     structured["quotes"] = [_quote_json(q) for q in answer.quotes]
-    return CallToolResult(content=[TextContent(type="text", text=render_text(answer, versions))],
-                          structured_content=structured)
+    return CallToolResult(content=content(answer), structured_content=structured)
 
 
 def _askable(text: str, what: str) -> None:
@@ -265,7 +264,7 @@ def build_server(settings: IndexSettings, holder: EngineHolder | None = None) ->
         statement's other languages. `found` is false when no sentence on record matches."""
         _askable(fragment, "fragment")
         engine = holder.get()
-        return tool_result(engine, engine.quote(fragment, limit=limit), versions=True)
+        return tool_result(engine, engine.quote(fragment, limit=limit))
 
     @server.resource(DOCUMENT_URI, name="document", title="Transcript document", mime_type="application/json")
     def document(id: str) -> str:

@@ -107,7 +107,9 @@ def test_ask_returns_verbatim_quotes_in_the_language_asked(mcp, question, lang, 
         if "seed" in q["source"]:  # the statement exists in both languages: quoted in the one asked
             assert q["language"] == lang
     _quoted_only_slices(r)
-    assert first["text"] in r.content[0].text and first["document"] in r.content[0].text
+    assert first["text"] in r.content[0].text
+    links = [c.uri for c in r.content if c.type == "resource_link"]
+    assert links and links[0] == first["document"] and set(links) == {q["document"] for q in data["quotes"]}
 
 
 def test_limit_is_respected(mcp):
