@@ -1,0 +1,13 @@
+"""Optional prose answers from a langchain chat model, in which every quote is a slice On Record inserts.
+
+    writer = ProseWriter.from_settings(engine, settings)   # None when ONRECORD_LLM_PROVIDER is unset
+    result = writer.write("What did Lavrov say about a truce?")
+    result.text or answer.answer                            # prose, or the extractive answer
+"""
+from .check import Inserted, Passage, Refused, check
+from .models import LLMUnavailable, chat_model
+from .prose import ProseResult, ProseWriter
+from .schema import ProseOut, QuoteRef
+
+__all__ = ["Inserted", "LLMUnavailable", "Passage", "ProseOut", "ProseResult", "ProseWriter", "QuoteRef",
+           "Refused", "chat_model", "check"]
