@@ -1,7 +1,8 @@
 """`onrecord mcp`: On Record for AI assistants, over the Model Context Protocol.
 
 Tools `ask` and `quote` return the JSON contract of `onrecord ask --json` as structured content (each
-quote with a `document` link) and a short text rendering; the resource template
+quote with a `document` URI), and as content the answer's text plus links to the quoted documents;
+the resource template
 `onrecord://document/{id}` returns an indexed document (title, speaker, date, language, text) so an
 assistant can read the context around a quote. Built on the `mcp` package's `MCPServer`; stdio by
 default, streamable HTTP with `--http`.
@@ -74,7 +75,7 @@ class QuoteResult(BaseModel):
     spoken_language: str | None = Field(None, description="Language the words were spoken in, when the "
                                                           "text is the record's translation.")
     versions: list["QuoteResult"] | None = Field(None, description="The same words in the statement's "
-                                                                   "other-language versions (quote only).")
+                                                                   "other-language versions, where aligned.")
 
 
 class AnswerResult(BaseModel):
@@ -270,7 +271,7 @@ def build_server(settings: IndexSettings, holder: EngineHolder | None = None) ->
     def document(id: str) -> str:
         """An indexed transcript: id, title, speaker, date, language, url, source, and its text. A
         quote's `start`/`end` minus this document's `start` locate the quote in `text`."""
-        if not id.isdecimal():
+        if not (id.isascii() and id.isdigit() and len(id) <= 18):
             raise ResourceNotFoundError(f"not a document id: {id!r} (use the `document` URI of a quote)")
         try:
             engine = holder.get()

@@ -155,7 +155,8 @@ def test_a_quote_document_resource_returns_the_document(mcp):
     assert doc["text"][q["start"] - doc["start"] : q["end"] - doc["start"]] == q["text"]
     assert doc["text"].lstrip().startswith("🎙") and "Läs hela" in doc["text"]
 
-    for uri, message in [("onrecord://document/999999", "no document"), ("onrecord://document/abc", "not a document id")]:
+    for uri, message in [("onrecord://document/999999", "no document"), ("onrecord://document/abc", "not a document id"),
+                         ("onrecord://document/123456789012345678901234567890", "not a document id")]:
         with pytest.raises(MCPError, match=message):
             mcp.read_resource(uri)
 
