@@ -5,6 +5,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from index.textnorm import blank_controls
+
 MAX_QUESTION_CHARS = 2000
 
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
@@ -12,7 +14,6 @@ _SLACK_BARE_LINK = re.compile(r"<(https?://[^|>]+)>")
 _SLACK_CHANNEL = re.compile(r"<#[A-Z0-9]+\|([^>]*)>")
 _SLACK_MENTION = re.compile(r"<[@!][^>]*>")
 _SPACE = re.compile(r"\s+")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
 @dataclass
@@ -27,7 +28,7 @@ class CleanQuestion:
 
 def clean(raw: str, limit: int = MAX_QUESTION_CHARS) -> CleanQuestion:
     """Slack markup resolved to its text, mentions dropped, control characters removed, spaces folded."""
-    text = _ANSI.sub(" ", raw or "")
+    text = blank_controls(raw or "")  # terminal escape sequences (CSI, OSC, C1) with their payload
     text = _SLACK_LINK.sub(r"\2", text)
     text = _SLACK_BARE_LINK.sub(r"\1", text)
     text = _SLACK_CHANNEL.sub(r"\1", text)
