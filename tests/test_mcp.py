@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,10 +34,18 @@ class Session:
 
 
 @pytest.fixture(scope="module")
-def mcp(small_index, settings_for, tmp_path_factory):
+def served_index(small_index, tmp_path_factory) -> Path:
+    """The module's own copy of the small index: the hot-swap test adds a transcript to it."""
+    dst = tmp_path_factory.mktemp("mcp-index") / "index"
+    shutil.copytree(small_index, dst, ignore=shutil.ignore_patterns("writer.lock"))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def mcp(served_index, settings_for, tmp_path_factory):
     home = tmp_path_factory.mktemp("mcp-home")
-    env = dict(os.environ, ONRECORD_INDEX=str(small_index), ONRECORD_HOME=str(home),
-               ONRECORD_MODEL=str(settings_for(small_index).model), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env = dict(os.environ, ONRECORD_INDEX=str(served_index), ONRECORD_HOME=str(home),
+               ONRECORD_MODEL=str(settings_for(served_index).model), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     env.pop("ONRECORD_LLM", None)
     params = StdioServerParameters(command=sys.executable, args=["-m", "bot.cli", "mcp"], env=env, cwd=str(REPO))
     log_path = home / "server-stderr.log"
@@ -198,3 +207,26 @@ def test_the_server_keeps_serving_after_bad_calls(mcp):
     assert data["found"] and all(_verbatim(q) for q in data["quotes"])
     # every failure above was an anticipated error: nothing crashed inside the server
     assert "Traceback" not in mcp.log_path.read_text(encoding="utf-8")
+
+
+NEW_TRANSCRIPT = """🎙Press conference of the Mayor of Tromsø (3 March 2026)
+💬 Jens Hansen: The new harbour bridge will open to cyclists in May. Ferry fares will be halved for students from the autumn.
+"""
+
+
+def test_a_transcript_indexed_while_serving_is_answered_at_the_next_call(mcp, served_index, settings_for,
+                                                                         embedder, tmp_path):
+    from index.indexer import run_index
+
+    question = {"question": "What did Jens Hansen say about the harbour bridge?"}
+    before = _result(mcp.call("ask", question))
+    assert (before["found"], before["quotes"]) == (False, [])
+    path = tmp_path / "tromso-2026-03-03.txt"
+    path.write_text(NEW_TRANSCRIPT, encoding="utf-8")
+    run_index([path], settings_for(served_index), embedder=embedder, progress=False)
+    # the same server process, no restart: the next call reads the new index generation
+    after = _result(mcp.call("ask", question))
+    assert after["found"]
+    q = after["quotes"][0]
+    assert q["source"] == str(path) and q["speaker"] == "Jens Hansen"
+    assert q["text"].startswith("The new harbour bridge will open to cyclists in May.") and _verbatim(q)
