@@ -73,14 +73,15 @@ NOT_TRANSCRIPTS = ("readme", "license", "licence", "changelog", "contributing")
 
 
 def _outside(what: str) -> str:
-    return (f"symbolic link to {what} outside the folders being indexed: not followed "
-            "(the follow_symlinks setting, ONRECORD_FOLLOW_SYMLINKS, allows it)")
+    return (f"symbolic link to {what} outside the folders being indexed: not followed (name what it leads "
+            "to instead, or allow it with the follow_symlinks setting, ONRECORD_FOLLOW_SYMLINKS)")
 
 
 def discover(paths: list[Path], follow_symlinks: bool = False) -> Iterator[tuple[Path, Path, str | None]]:
     """Transcript files under `paths`: (file, the root it was found under, None or why it is skipped).
 
-    Discovery stays inside the folders given (for a file given by name: its own folder). A symbolic
+    Discovery stays inside the folders given (for a file given by name, or a path given that is
+    itself a symbolic link: its own folder; the watcher hands over single changed paths). A symbolic
     link, to a file or to a folder, that leads out of them is skipped with that reason; one that
     leads to a file inside is read (as a duplicate of its target); a link to a folder inside is not
     walked (its files are found where they are). With `follow_symlinks`, links are followed wherever
@@ -88,16 +89,18 @@ def discover(paths: list[Path], follow_symlinks: bool = False) -> Iterator[tuple
     README/LICENSE files and suffixes no registered format reads are not transcripts.
     """
     given = [Path(p) for p in paths]
-    bounds = [os.path.realpath(p if p.is_dir() else p.parent) for p in given]
+    bounds = [os.path.realpath(p if p.is_dir() and not p.is_symlink() else p.parent) for p in given]
 
     def inside(path: Path) -> bool:
         real = os.path.realpath(path)
         return any(real == b or real.startswith(b.rstrip(os.sep) + os.sep) for b in bounds)
 
     for root in given:
+        if root.is_symlink() and root.exists() and not follow_symlinks and not inside(root):
+            yield root, root.parent, _outside("a folder" if root.is_dir() else "a file")
+            continue
         if root.is_file():
-            problem = None if follow_symlinks or not root.is_symlink() or inside(root) else _outside("a file")
-            yield root, root.parent, problem
+            yield root, root.parent, None
             continue
         if not root.exists():
             yield root, root, "no such file or folder"

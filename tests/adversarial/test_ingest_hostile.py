@@ -80,14 +80,19 @@ def test_symlinks_leading_out_of_the_folders_given_are_skipped_with_a_reason(tmp
     assert SECRET not in _all_text(settings.index_dir)
 
     # the watcher hands single changed paths to run_index: a symlink named directly is held to its own folder
-    summary = run_index([root / "leak.txt"], settings, embedder=embedder, progress=False)
-    assert summary.added == 0 and "outside" in dict(summary.skipped)[str(root / "leak.txt")]
+    os.symlink(private, root / "folder-named-like.txt")
+    for link in (root / "leak.txt", root / "linked", root / "folder-named-like.txt"):
+        summary = run_index([link], settings, embedder=embedder, progress=False)
+        assert summary.added == 0 and "outside" in dict(summary.skipped)[str(link)], summary.skipped
     assert SECRET not in _all_text(settings.index_dir)
+    # a link is judged against every path given: here it leads into the folder of another one
+    summary = run_index([root / "talk.txt", root / "inner" / "alias.txt"], settings, embedder=embedder, progress=False)
+    assert not summary.skipped and summary.unchanged == 2
 
     # a deployment that wants links followed says so
     following = settings.model_copy(update={"follow_symlinks": True})
     summary = run_index([root], following, embedder=embedder, progress=False)
-    assert summary.added == 2 and not summary.skipped, summary.skipped  # leak.txt, linked/notes.txt
+    assert summary.added == 2 and not summary.skipped, summary.skipped  # leak.txt, linked/notes.txt (once)
     assert _all_text(settings.index_dir).count(SECRET) == 2
 
 
