@@ -19,7 +19,7 @@ from .embedder import Embedder, load_embedder
 from .errors import SkipFile
 from .ingest import parse_bytes
 from .ingest.encoding import read_bytes
-from .ingest.formats import SIDECAR_NAMES, is_candidate
+from .ingest.formats import is_candidate
 from .settings import IndexSettings
 from .store import IndexIdentity, Writer
 from .language import language_name
@@ -67,9 +67,6 @@ class IndexSummary:
         d = dict(self.__dict__)
         d["skipped"] = [{"source": s, "reason": r} for s, r in self.skipped]
         return d
-
-
-NOT_TRANSCRIPTS = ("readme", "license", "licence", "changelog", "contributing")
 
 
 def _outside(what: str) -> str:
@@ -122,8 +119,6 @@ def discover(paths: list[Path], follow_symlinks: bool = False) -> Iterator[tuple
                 keep.append(d)
             dirnames[:] = keep
             for name in sorted(filenames):
-                if name.startswith(".") or name in SIDECAR_NAMES or name.lower().startswith(NOT_TRANSCRIPTS):
-                    continue
                 path = Path(dirpath) / name
                 if not is_candidate(path):
                     continue

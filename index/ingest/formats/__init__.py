@@ -8,7 +8,8 @@ registry). Modules whose name starts with "_" are not formats.
 
     suffixes()                 the suffixes of every registered format (".txt", ".srt", ...)
     TRANSCRIPT_SUFFIXES        the same, as a live read-only set (`".srt" in TRANSCRIPT_SUFFIXES`)
-    is_candidate(path)         whether discovery should look at a file: a registered suffix, not a sidecar
+    is_candidate(path)         whether a file is one to index: a registered suffix, not hidden, not a
+                               sidecar manifest, not a folder's README/LICENSE
     choose(path, text)         the format that reads a decoded file, with its front matter split off
     register(fmt) / unregister(name)   add or remove a format at run time (tests, plug-ins)
 
@@ -128,10 +129,18 @@ class _LiveSuffixes(Set):
 TRANSCRIPT_SUFFIXES: Set = _LiveSuffixes()
 
 
+# A folder's own documentation, not transcripts (README.md, LICENSE.txt, CHANGELOG.md...).
+NOT_TRANSCRIPTS = ("readme", "license", "licence", "changelog", "contributing")
+
+
 def is_candidate(path: Path) -> bool:
-    """A file the indexer should try: a registered suffix, and not a sidecar manifest."""
+    """A file to index (discovery and the watcher ask this): a registered suffix, not hidden, not a
+    sidecar manifest, not a folder's README/LICENSE/CHANGELOG."""
     path = Path(path)
-    return path.suffix.lower() in suffixes() and not is_sidecar(path)
+    name = path.name
+    if name.startswith(".") or is_sidecar(path) or name.lower().startswith(NOT_TRANSCRIPTS):
+        return False
+    return path.suffix.lower() in suffixes()
 
 
 def candidates(path: Path) -> list[Format]:
