@@ -468,3 +468,107 @@ def test_real_model_server(engine):
             assert_slices(result)
         else:
             assert result.fallback
+
+
+# -- the command line, through a real provider package against a local OpenAI-compatible stand-in -------
+
+class _StandIn:
+    """A local OpenAI-compatible chat endpoint (POST /v1/chat/completions) that answers from the request:
+    the first passage it was sent, its first sentence as the quote; or fails with `status`."""
+
+    def __init__(self, status: int = 200):
+        import http.server
+
+        self.requests: list[dict] = []
+        stand_in = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stand_in.requests.append(body)
+                if status != 200:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(b'{"error": {"message": "overloaded", "type": "server_error"}}')
+                    return
+                payload = json.loads(body["messages"][-1]["content"])
+                first = payload["passages"][0]
+                content = json.dumps({"prose": f"{first['speaker']} spoke about it [{first['passage']}]: {{Q1}}",
+                                      "quotes": [{"passage": first["passage"], "first_sentence": 1, "last_sentence": 1}]})
+                reply = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
+                         "choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": content}}],
+                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _cli(args, monkeypatch, **env):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from index.settings import get_settings
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    return CliRunner().invoke(app, args)
+
+
+def test_cli_llm_flag_without_a_model_says_what_to_set(small_index, monkeypatch):
+    monkeypatch.delenv("ONRECORD_LLM_PROVIDER", raising=False)
+    result = _cli(["ask", "--llm", "--index", str(small_index), TRUCE], monkeypatch)
+    assert result.exit_code == 2
+    assert "ONRECORD_LLM_PROVIDER" in result.output and "Traceback" not in result.output
+
+
+def test_cli_json_prose_beside_unchanged_quotes(small_index, engine, monkeypatch):
+    stand_in = _StandIn()
+    try:
+        env = {"ONRECORD_LLM_PROVIDER": "openai", "ONRECORD_LLM_MODEL": "stand-in", "ONRECORD_LLM_BASE_URL": stand_in.url}
+        with_prose = _cli(["ask", "--json", "--index", str(small_index), TRUCE], monkeypatch, **env)
+        without = _cli(["ask", "--json", "--no-llm", "--index", str(small_index), TRUCE], monkeypatch, **env)
+        text = _cli(["ask", "--index", str(small_index), TRUCE], monkeypatch, **env)
+    finally:
+        stand_in.close()
+    assert with_prose.exit_code == 0 and without.exit_code == 0 and text.exit_code == 0, with_prose.output
+    got = json.loads(with_prose.stdout.strip().splitlines()[-1])
+    plain = json.loads(without.stdout.strip().splitlines()[-1])
+    assert "prose" not in plain  # off: today's output, unchanged
+    assert {k: v for k, v in got.items() if not k.startswith("prose")} == plain == engine.ask(TRUCE).to_json()
+    assert got["prose"].startswith("Sergey Lavrov spoke about it [1]: “")
+    [inserted] = got["prose_quotes"]
+    assert Path(inserted["source"]).read_text(encoding="utf-8")[inserted["start"] : inserted["end"]] == inserted["text"]
+    assert stand_in.requests[0]["response_format"]["type"] == "json_schema"  # structured output was asked for
+    assert text.stdout.startswith("Sergey Lavrov spoke about it [1]: “") and plain["answer"].splitlines()[0] in text.stdout
+
+
+def test_cli_failing_endpoint_keeps_the_extractive_answer(small_index, engine, monkeypatch):
+    stand_in = _StandIn(status=503)
+    try:
+        env = {"ONRECORD_LLM_PROVIDER": "openai", "ONRECORD_LLM_MODEL": "stand-in", "ONRECORD_LLM_BASE_URL": stand_in.url}
+        result = _cli(["ask", "--json", "--index", str(small_index), TRUCE], monkeypatch, **env)
+    finally:
+        stand_in.close()
+    assert result.exit_code == 0
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got["prose"] is None and got["prose_quotes"] == []
+    assert got["quotes"] == engine.ask(TRUCE).to_json()["quotes"]
+    assert "Traceback" not in result.output

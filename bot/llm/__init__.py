@@ -6,8 +6,8 @@
 """
 from .check import Inserted, Passage, Refused, check
 from .models import LLMUnavailable, chat_model
-from .prose import ProseResult, ProseWriter
+from .prose import ProseResult, ProseWriter, writer_for
 from .schema import ProseOut, QuoteRef
 
 __all__ = ["Inserted", "LLMUnavailable", "Passage", "ProseOut", "ProseResult", "ProseWriter", "QuoteRef",
-           "Refused", "chat_model", "check"]
+           "Refused", "chat_model", "check", "writer_for"]

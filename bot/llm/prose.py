@@ -208,3 +208,16 @@ class ProseWriter:
         if found and found != lang and confidence >= UNSURE:
             checked.counts["prose_in_another_language"] += 1
             raise Refused(f"prose written in {found}, question in {lang}", checked.counts)
+
+
+def writer_for(engine: Answerer, settings, wanted: bool | None = None) -> ProseWriter | None:
+    """The prose writer for a front end: `wanted` True (`--llm`) needs a configured model, False turns
+    prose off, None follows the settings (on when ONRECORD_LLM_PROVIDER is set)."""
+    from .models import LLMUnavailable
+
+    if wanted is False or (wanted is None and not settings.llm_provider):
+        return None
+    if not settings.llm_provider:
+        raise LLMUnavailable("--llm needs a chat model: set ONRECORD_LLM_PROVIDER (openai or ollama) and "
+                             "ONRECORD_LLM_MODEL (see docs/llm.md)")
+    return ProseWriter.from_settings(engine, settings)
