@@ -41,13 +41,16 @@ class Quote:
 
 @dataclass
 class Answer:
+    """What the engine found, as data: renderers (bot/render) only format it."""
+
     question: str
     language: str
-    found: bool
-    answer: str
+    found: bool  # decided once, in bot/compose.py: a quote answers the question
+    answer: str  # the whole answer as text (bot.render.text.answer_text), the JSON contract's `answer`
     quotes: list[Quote] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # e.g. "question truncated"
+    notes: list[str] = field(default_factory=list)  # in the answer's language, e.g. "question truncated"
     more: bool = False  # more quotes are available past these (offset paging)
+    kind: str = "ask"  # "ask", "quote" (a fragment looked up) or "empty" (nothing askable in the message)
 
     def to_json(self) -> dict:
         return {
@@ -64,4 +67,4 @@ class Answerer(Protocol):
 
     def ask(self, question: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer: ...
 
-    def quote(self, fragment: str, lang_hint: str | None = None, limit: int = 3) -> Answer: ...
+    def quote(self, fragment: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer: ...

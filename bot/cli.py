@@ -30,7 +30,9 @@ def _settings(index: Path | None) -> IndexSettings:
 
 
 def _fail(exc: Exception) -> None:
-    typer.echo(f"onrecord: {exc}", err=True)
+    from bot.render.text import safe_text
+
+    typer.echo(safe_text(f"onrecord: {exc}"), err=True)
     raise typer.Exit(2)
 
 
@@ -47,66 +49,72 @@ def index_cmd(
     """Add or update the transcripts under PATHS; unchanged files are skipped."""
     from index.indexer import run_index
 
+    from bot.render.text import safe_json, safe_text
+
     settings = _settings(index)
     try:
         if watch:
-            from index.watch import watch_and_index
+            import time
 
-            watch_and_index(paths, settings, prune=prune)
+            from index.watch import describe, watch_and_index
+
+            typer.echo(safe_text(f"watching {', '.join(str(p) for p in paths)} (Ctrl-C to stop)"))
+            watch_and_index(paths, settings, prune=prune, on_summary=lambda summary: typer.echo(
+                safe_text(f"{time.strftime('%H:%M:%S')} {describe(summary)}")))
             return
         summary = run_index(paths, settings, prune=prune, wait=wait)
     except OnRecordError as exc:
         _fail(exc)
     if as_json:
-        typer.echo(json.dumps(summary.to_json(), ensure_ascii=False))
+        typer.echo(safe_json(summary.to_json()))
     else:
         for line in summary.skipped_lines():
-            typer.echo(line, err=True)
-        typer.echo(summary.line())
+            typer.echo(safe_text(line), err=True)
+        typer.echo(safe_text(summary.line()))
     if strict and summary.skipped:
         raise typer.Exit(1)
 
 
-def _answer_loop(kind: str, text: str, index: Path | None, as_json: bool, lang: str | None) -> None:
+def _answer_loop(kind: str, text: str, index: Path | None, as_json: bool, lang: str | None,
+                 llm: bool | None = None) -> None:
     from bot.engine import Engine
 
     try:
         engine = Engine.open(settings=_settings(index))
     except OnRecordError as exc:
         _fail(exc)
+    from bot.render.text import safe_json, safe_text, terminal_text
+
     run = engine.ask if kind == "ask" else engine.quote
+    writer, settings = None, _settings(index)
+    if kind == "ask" and llm is not False and (llm or settings.llm_provider):  # optional prose (bot/llm)
+        from bot.llm import writer_for
+
+        try:
+            writer = writer_for(engine, settings, llm)
+        except OnRecordError as exc:
+            _fail(exc)
+
+    def show(question: str, answer) -> str:
+        """The answer; with a chat model, its prose first (text) or `prose` beside the unchanged `quotes` (JSON)."""
+        if writer is None:
+            return safe_json(answer.to_json()) if as_json else terminal_text(answer)
+        prose = writer.write(question, lang_hint=lang)
+        if as_json:
+            return safe_json({**answer.to_json(), **prose.json_fields()})
+        return (safe_text(prose.text) + "\n\n" if prose.ok else "") + terminal_text(answer)
+
     if text == "-":
         for line in sys.stdin:
             line = line.rstrip("\n")
             if not line.strip():
                 continue
             answer = run(line, lang_hint=lang)
-            if as_json:
-                typer.echo(json.dumps(answer.to_json(), ensure_ascii=False))
-            else:
-                typer.echo(render_text(answer) + "\n")
+            typer.echo(show(line, answer) + ("" if as_json else "\n"))
             sys.stdout.flush()
         return
     answer = run(text, lang_hint=lang)
-    typer.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=None) if as_json else render_text(answer))
-
-
-def render_text(answer) -> str:
-    """The answer for a terminal: quotes as block quotes, citations under them."""
-    from bot.compose import citation
-
-    if not answer.quotes:
-        return answer.answer
-    out = [n for n in answer.notes] + [answer.answer.splitlines()[len(answer.notes)]]
-    for q in answer.quotes:
-        out.append("")
-        out.extend("> " + line for line in q.text.splitlines())
-        out.append("  — " + citation(q, answer.language))
-        for v in q.versions:
-            first, *rest = v.text.splitlines() or [""]
-            out.append(f"    [{v.language}] {first}")
-            out.extend(f"         {line}" if line.strip() else "" for line in rest)
-    return "\n".join(out)
+    typer.echo(show(text, answer))
 
 
 @app.command("ask")
@@ -115,9 +123,10 @@ def ask_cmd(
     index: IndexOpt = None,
     as_json: JsonOpt = False,
     lang: LangOpt = None,
+    llm: Annotated[Optional[bool], typer.Option("--llm/--no-llm", help="Prose answer from the chat model set in ONRECORD_LLM_* (default: when one is set); quotes stay verbatim slices.")] = None,
 ) -> None:
     """Answer a question with verbatim quotes, in the question's language."""
-    _answer_loop("ask", question, index, as_json, lang)
+    _answer_loop("ask", question, index, as_json, lang, llm)
 
 
 @app.command("quote")

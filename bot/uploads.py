@@ -2,8 +2,8 @@
 write that can only land inside the transcripts folder.
 
     safe_name(name)                      the file name to save under, or Refused(reason)
-    download(url, token, limit, ...)     the bytes, streamed, never more than `limit`
-    check_transcript(data, name)         the documents it holds (parsed in a temporary folder), or Refused
+    download(url, token, limit, ...)     the bytes, streamed, never more than `limit`, from Slack only
+    check_transcript(data, name)         the documents it holds (parsed from the bytes), or Refused
     save_into(folder, name, data)        written atomically under a free name inside `folder`
 
 Nothing is written into the transcripts folder before every check has passed.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import unicodedata
 import urllib.error
 import urllib.parse
@@ -25,8 +24,11 @@ from index.errors import OnRecordError, SkipFile
 from index.ingest.formats import SIDECAR_NAMES, TRANSCRIPT_SUFFIXES
 
 MAX_NAME_CHARS = 120
-_UNSAFE_CHARS = re.compile(r'[<>:"|?*\\\x00-\x1f\x7f]')
+_UNSAFE_CHARS = re.compile(r'[<>:"|?*\\]')
 _CHUNK = 64 * 1024
+MAX_REDIRECTS = 5
+# Where Slack serves files from: the token is only ever sent there, over https.
+SLACK_FILE_HOSTS = ("slack.com", ".slack.com", ".slack-edge.com")
 
 
 class Refused(OnRecordError):
@@ -38,16 +40,22 @@ class Refused(OnRecordError):
 
 
 def safe_name(name: str | None, max_chars: int = MAX_NAME_CHARS) -> str:
-    """A plain file name for `name`, or Refused: path tricks (`../`, absolute paths, folders),
-    NUL and control characters, hidden names, overlong names and non-transcript types are refused;
-    odd characters are replaced and Unicode is normalised (NFC)."""
+    """A plain file name for `name`, or Refused: path tricks (`../`, absolute paths, folders), NUL,
+    hidden names, overlong names and non-transcript types are refused; control and bidi characters are
+    taken out, odd characters replaced and Unicode normalised (NFC), so the name shows as it is."""
     if not name or not name.strip():
         raise Refused("the file has no name")
     if "\x00" in name:
         raise Refused("the file name contains a NUL character")
     if "/" in name or "\\" in name or name.strip() in (".", ".."):
         raise Refused("the file name contains a path (folders, `../` or an absolute path are not accepted)")
-    name = unicodedata.normalize("NFC", name).strip()
+    # Controls and invisible format characters (bidi overrides and isolates, zero-width marks) make a
+    # name display as something it is not ("report\u202etxt.exe"): they are taken out.
+    name = "".join(" " if c.isspace() else c for c in unicodedata.normalize("NFC", name)
+                   if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
+    name = name.strip()
+    if not name:
+        raise Refused("the file has no name")
     if len(name) > max_chars or len(name.encode("utf-8")) > 240:
         raise Refused(f"the file name is too long ({len(name)} characters; at most {max_chars})")
     if name.startswith("."):
@@ -65,34 +73,75 @@ def safe_name(name: str | None, max_chars: int = MAX_NAME_CHARS) -> str:
     return name
 
 
-def _host_ok(url: str, allowed_hosts: set[str]) -> bool:
-    host = (urllib.parse.urlparse(url).hostname or "").lower()
-    return host in allowed_hosts or host == "slack.com" or host.endswith((".slack.com", ".slack-edge.com"))
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of `url`, the port made explicit for http and https."""
+    parts = urllib.parse.urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return scheme, host, -1
+    return scheme, host, port or {"http": 80, "https": 443}.get(scheme)
 
 
-def download(url: str, token: str | None, limit: int, allowed_hosts: set[str] = frozenset(), timeout: float = 30) -> bytes:
-    """GET `url` with the bot token, refusing anything over `limit` bytes without reading it all."""
+def from_slack(url: str, trusted: set[tuple] = frozenset()) -> bool:
+    """Is `url` an https address on Slack's file hosts, or exactly one of the `trusted` origins (the Web
+    API's own, which already receives the token: a stand-in in tests)?"""
+    scheme, host, port = origin(url)
+    if (scheme, host, port) in trusted:
+        return True
+    return scheme == "https" and port == 443 and (host == SLACK_FILE_HOSTS[0] or host.endswith(SLACK_FILE_HOSTS[1:]))
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # a 3xx comes back as an HTTPError; download() decides whether to follow it
+
+
+# http and https only (no file:, ftp:, data:), redirects not followed by urllib.
+_OPENER = urllib.request.OpenerDirector()
+for _handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
+                 urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor(), _NoRedirects()):
+    _OPENER.add_handler(_handler)
+
+
+def download(url: str, token: str | None, limit: int, trusted: set[tuple] = frozenset(), timeout: float = 30) -> bytes:
+    """GET a file Slack holds, with the bot token, refusing anything over `limit` bytes without reading
+    it all. Every address, the first and each redirect's, must be Slack's (`from_slack`): a redirect
+    elsewhere is refused, so the token never leaves Slack and nothing else is fetched."""
     if not url:
         raise Refused("Slack gave no download address for the file")
-    if not _host_ok(url, set(allowed_hosts)):
-        raise Refused("the file is not hosted by Slack")  # never send the token elsewhere
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            declared = resp.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limit:
-                raise Refused(f"the file is too large ({_mb(int(declared))}; the limit is {_mb(limit)})")
-            chunks, got = [], 0
-            while True:
-                chunk = resp.read(_CHUNK)
-                if not chunk:
-                    break
-                got += len(chunk)
-                if got > limit:
-                    raise Refused(f"the file is too large (over {_mb(limit)})")
-                chunks.append(chunk)
-    except urllib.error.URLError as exc:
-        raise Refused(f"the file could not be downloaded ({exc})") from None
+    for _ in range(MAX_REDIRECTS + 1):
+        if not from_slack(url, set(trusted)):
+            raise Refused("the file is not hosted by Slack (only https addresses on Slack's own hosts are fetched)")
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+        try:
+            with _OPENER.open(req, timeout=timeout) as resp:
+                return _read(resp, limit)
+        except urllib.error.HTTPError as exc:
+            location = exc.headers.get("Location") if exc.code in (301, 302, 303, 307, 308) else None
+            exc.close()
+            if not location:
+                raise Refused(f"the file could not be downloaded (HTTP {exc.code})") from None
+            url = urllib.parse.urljoin(url, location)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise Refused(f"the file could not be downloaded ({type(exc).__name__})") from None
+    raise Refused("the download was redirected too many times")
+
+
+def _read(resp, limit: int) -> bytes:
+    declared = resp.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Refused(f"the file is too large ({_mb(int(declared))}; the limit is {_mb(limit)})")
+    chunks, got = [], 0
+    while True:
+        chunk = resp.read(_CHUNK)
+        if not chunk:
+            break
+        got += len(chunk)
+        if got > limit:
+            raise Refused(f"the file is too large (over {_mb(limit)})")
+        chunks.append(chunk)
     data = b"".join(chunks)
     if data[:15].lower().startswith((b"<!doctype html", b"<html")):
         raise Refused("Slack returned a web page instead of the file (missing files:read scope?)")
@@ -105,26 +154,20 @@ def _mb(n: int) -> str:
 
 def check_transcript(data: bytes, name: str, languages: list[str] | None = None,
                      max_bytes: int = 50 * 2**20) -> list[Document]:
-    """The documents `data` holds, parsed as file `name` in a private temporary folder; Refused if
-    it is empty, binary, undecodable or has no transcript text."""
-    from index.ingest import parse_file
-    from index.ingest.encoding import decode_bytes
+    """The documents `data` holds, parsed as file `name` (nothing is written); Refused if it is empty,
+    binary, undecodable or has no transcript text."""
+    from index.ingest import parse_bytes
 
     if not data:
         raise Refused("the file is empty")
+    if len(data) > max_bytes:
+        raise Refused(f"the file is too large ({_mb(len(data))}; the limit is {_mb(max_bytes)})")
     try:
-        decode_bytes(data)
+        docs = parse_bytes(data, Path(name), source=name, languages=languages, sidecars=False)
     except SkipFile as exc:
-        raise Refused(f"not a readable transcript ({exc.reason})") from None
-    with tempfile.TemporaryDirectory(prefix="onrecord-upload-") as tmp:
-        path = Path(tmp) / name
-        path.write_bytes(data)
-        try:
-            docs = parse_file(path, source=name, languages=languages, max_bytes=max_bytes, sidecars=False)
-        except SkipFile as exc:
-            raise Refused(f"not a usable transcript ({exc.reason})") from None
-        except Exception as exc:  # noqa: BLE001 - a parser bug is a refusal, not a crash
-            raise Refused(f"the file could not be parsed ({type(exc).__name__})") from None
+        raise Refused(f"not a usable transcript ({exc.reason})") from None
+    except Exception as exc:  # noqa: BLE001 - a parser bug is a refusal, not a crash
+        raise Refused(f"the file could not be parsed ({type(exc).__name__})") from None
     if not docs:
         raise Refused("no transcript text found in the file")
     return docs

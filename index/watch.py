@@ -2,14 +2,16 @@
 
     watch_and_index(paths, settings)      `onrecord index --watch`: blocks until stopped
     Watcher(paths, settings).start()      the same in a background thread (`onrecord serve --watch`)
-    Watcher(...).sync()                   one update now (Slack `/reindex`, uploads)
+    Watcher(...).sync()                   one update now
+    IndexUpdates(...).watch()             the watcher of a running bot (index/updates.py: /reindex,
+                                          uploads and the watcher share its one update lock)
 
 Events (created, modified, moved, deleted) are collected and acted on once the folders have been
 quiet for `debounce` seconds, or at the latest `max_delay` seconds after the first pending event,
 so a file still being written or a burst of hundreds of files gives one update, not hundreds.
 Each update is one `run_index` over the changed paths only (unchanged files are skipped by hash);
 a file deleted or moved away is removed from the index (the update prunes vanished sources).
-Updates wait for another indexer holding the index's writer lock instead of failing.
+Updates (index/updates.py) wait for another indexer holding the index's writer lock instead of failing.
 """
 from __future__ import annotations
 
@@ -24,40 +26,15 @@ from typing import Callable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .embedder import Embedder, load_embedder
+from .embedder import Embedder, SharedEmbedder
 from .errors import IndexLocked
-from .indexer import IndexSummary, run_index
+from .indexer import IndexSummary
 from .ingest.formats import SIDECAR_NAMES, TRANSCRIPT_SUFFIXES
 from .settings import IndexSettings
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 2000  # more distinct changed paths than this: rescan the watched folders instead
-LOCK_POLL = 2.0  # seconds per attempt at the writer lock (so stop() is honoured while waiting)
-
-
-class SharedEmbedder:
-    """An embedder shared with a running engine: calls are serialised on the engine's lock, in small
-    slices, so a question never waits for more than one slice of a re-index."""
-
-    def __init__(self, inner: Embedder, lock: threading.Lock | None = None, slice_size: int = 32):
-        self.inner, self.lock, self.slice_size = inner, lock or threading.Lock(), slice_size
-        self.name, self.dimension = inner.name, inner.dimension
-
-    def embed_passages(self, texts):
-        import numpy as np
-
-        parts = []
-        for i in range(0, len(texts), self.slice_size):
-            with self.lock:
-                parts.append(self.inner.embed_passages(texts[i : i + self.slice_size]))
-        if not parts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.concatenate(parts)
-
-    def embed_queries(self, texts):
-        with self.lock:
-            return self.inner.embed_queries(texts)
 
 
 def describe(summary: IndexSummary) -> str:
@@ -117,16 +94,20 @@ class Watcher:
         max_delay: float | None = None,
         initial_sync: bool = True,
         wait: float | None = None,
+        updates=None,
     ):
+        """`updates`: the index.updates.IndexUpdates to run updates through (shared with /reindex and
+        uploads); by default one of the watcher's own, with `embedder` and `wait`."""
+        from .updates import IndexUpdates
+
         self.roots = [Path(p).absolute() for p in paths]
         self.settings = settings
         self.prune = prune
-        self._embedder = embedder
+        self.updates = updates or IndexUpdates(settings, embedder, wait=wait, prune=prune)
         self.on_summary = on_summary
         self.debounce = debounce
         self.max_delay = max_delay if max_delay is not None else max(30.0, 10 * debounce)
         self.initial_sync = initial_sync
-        self.wait = wait  # None: wait for another writer as long as it takes (until stopped)
         self.index_dir = Path(settings.index_dir).absolute()
         self.summaries: list[IndexSummary] = []
         self.errors: list[BaseException] = []
@@ -136,7 +117,6 @@ class Watcher:
         self._overflow = False
         self._first_at: float | None = None
         self._last_at: float | None = None
-        self._run_lock = threading.RLock()  # one update at a time (watcher thread, /reindex, uploads)
         self._stop = threading.Event()
         self._observer = None
         self._thread: threading.Thread | None = None
@@ -145,16 +125,9 @@ class Watcher:
 
     @classmethod
     def for_engine(cls, paths: list[Path], engine, **kwargs) -> "Watcher":
-        """A watcher writing the index a running Engine reads, sharing its model (serialised)."""
-        shared = SharedEmbedder(engine.embedder, getattr(engine, "_embed_lock", None))
+        """A watcher writing the index a running Engine reads, sharing its (thread-safe) model in slices."""
+        shared = engine.embedder if isinstance(engine.embedder, SharedEmbedder) else SharedEmbedder(engine.embedder)
         return cls(paths, engine.settings, embedder=shared, **kwargs)
-
-    # -- the model ---------------------------------------------------------------------------------
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = load_embedder(self.settings)
-        return self._embedder
 
     # -- events ------------------------------------------------------------------------------------
     def _relevant(self, path: Path, is_dir: bool) -> bool:
@@ -212,32 +185,12 @@ class Watcher:
         """One update now: `paths` (default: the watched folders); waits for another writer."""
         paths = list(self.roots) if paths is None else list(paths)
         prune = self.prune if prune is None else prune
-        with self._run_lock:
-            self.busy = True
-            try:
-                summary = self._run(paths, prune, on_file)
-            finally:
-                self.busy = False
+        summary = self.updates.sync(paths, prune=prune, on_file=on_file, cancel=self._stop)
         self.summaries.append(summary)
         log.info("index update: %s", describe(summary))
         if self.on_summary is not None:
             self.on_summary(summary)
         return summary
-
-    def _run(self, paths, prune, on_file) -> IndexSummary:
-        deadline = None if self.wait is None else time.monotonic() + self.wait
-        told = False
-        while True:
-            step = LOCK_POLL if deadline is None else max(0.0, min(LOCK_POLL, deadline - time.monotonic()))
-            try:
-                return run_index(paths, self.settings, embedder=self.embedder, prune=prune, progress=False,
-                                 wait=step, on_file=on_file)
-            except IndexLocked:
-                if self._stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
-                    raise
-                if not told:
-                    log.info("another indexer is writing to %s; waiting for it", self.index_dir)
-                    told = True
 
     def _loop(self) -> None:
         try:
@@ -299,7 +252,7 @@ class Watcher:
         while time.monotonic() < end:
             with self._cond:
                 quiet = self._first_at is None
-            if quiet and not self.busy and self.ready.is_set():
+            if quiet and not self.busy and not self.updates.busy and self.ready.is_set():
                 return True
             time.sleep(0.05)
         return False
@@ -309,15 +262,6 @@ class Watcher:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def ensure_index(paths: list[Path], settings: IndexSettings, embedder: Embedder | None = None) -> IndexSummary | None:
-    """Build the index from `paths` if there is none yet (so a bot can open it); None if one exists."""
-    from .store import current_name
-
-    if current_name(settings.index_dir) is not None:
-        return None
-    return run_index([Path(p) for p in paths], settings, embedder=embedder, progress=False, wait=3600)
 
 
 def watch_and_index(

@@ -12,16 +12,20 @@ FALLBACK = "en"
 _DIR = Path(__file__).parent
 
 
+@lru_cache(maxsize=1)
+def available() -> tuple[str, ...]:
+    """The catalogue's own list of languages: the YAML files beside this module."""
+    return tuple(sorted(p.stem for p in _DIR.glob("*.yaml")))
+
+
+def catalogue(lang: str | None) -> dict:
+    """The messages of `lang`; {} for a language not in `available()` (a code is never made into a path)."""
+    return _load(lang) if lang in available() else {}
+
+
 @lru_cache(maxsize=None)
-def catalogue(lang: str) -> dict:
-    path = _DIR / f"{lang}.yaml"
-    if not path.is_file():
-        return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-
-
-def available() -> list[str]:
-    return sorted(p.stem for p in _DIR.glob("*.yaml"))
+def _load(lang: str) -> dict:
+    return yaml.safe_load((_DIR / f"{lang}.yaml").read_text(encoding="utf-8")) or {}
 
 
 def t(lang: str | None, key: str, **kwargs) -> str:

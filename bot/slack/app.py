@@ -1,4 +1,8 @@
-"""Build the Bolt app: one Web API client (with retry handlers), one `register(app, bot)` per listener module."""
+"""Build the Bolt app: one Web API client (with retry handlers), one `register(app, bot)` per listener module.
+
+As in slack-samples' Bolt template: this module only wires; each module in listeners/ registers plain
+functions that acknowledge and hand the work to the bot's runtime (bot/slack/runtime.py), which calls
+the engine and the index-update service it was given."""
 from __future__ import annotations
 
 import importlib
@@ -13,6 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.answer_types import Answerer
 from bot.slack.runtime import OnRecordBot
 from bot.slack.settings import SlackSettings
+from index.updates import IndexUpdates
 
 log = logging.getLogger("onrecord.slack")
 
@@ -23,7 +28,7 @@ LISTENERS = [
     "bot.slack.listeners.commands",  # /ask, /quote
     "bot.slack.listeners.actions",  # More quotes, Other language, 👍/👎, Share
     "bot.slack.listeners.assistant",  # the assistant panel
-    "bot.slack.listeners.reindex",  # /reindex and file uploads (admins: bot.settings.admins)
+    "bot.slack.listeners.reindex",  # /reindex and transcripts shared in a DM (admins: bot.settings.admins)
 ]
 
 
@@ -35,9 +40,11 @@ def make_client(settings: SlackSettings) -> WebClient:
     )
 
 
-def build_app(settings: SlackSettings, answerer: Answerer, client: WebClient | None = None) -> App:
+def build_app(settings: SlackSettings, answerer: Answerer, client: WebClient | None = None,
+              updates: IndexUpdates | None = None) -> App:
+    """`updates`: the index-update service /reindex and shared transcripts use (None: both are declined)."""
     client = client or make_client(settings)
-    bot = OnRecordBot(settings, answerer)
+    bot = OnRecordBot(settings, answerer, updates)
     app = App(
         client=client,
         signing_secret=settings.signing_secret or "",
@@ -64,14 +71,11 @@ def build_app(settings: SlackSettings, answerer: Answerer, client: WebClient | N
     for name in LISTENERS:
         importlib.import_module(name).register(app, bot)
 
-    # Any other event we are subscribed to (file_shared before reindex exists, joins…): acknowledge
-    # and ignore, so Slack does not retry it.
+    # Any other event (joins, file_shared outside a DM, events a listener declined…): acknowledge and
+    # ignore, so Slack does not retry it.
     @app.event(re.compile(".*"))
     def ignore_other_events():
         return None
 
     return app
 
-
-def bot_of(app: App) -> OnRecordBot:
-    return app.onrecord  # type: ignore[attr-defined]

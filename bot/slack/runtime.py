@@ -1,5 +1,6 @@
-"""What every listener shares: the engine (opened once), background workers, de-duplication,
-the user-locale cache, recent answers (for the buttons) and the feedback store.
+"""What every listener shares: the engine and the index-update service (both opened once, by serve()),
+background workers, de-duplication, the user-locale cache, recent answers (for the buttons) and the
+feedback store.
 
 Listeners acknowledge Slack at once and hand the slow part to `OnRecordBot.submit`; the answer
 is then posted by a worker. Any exception inside an answer is logged and turns into a short
@@ -22,20 +23,20 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot.answer_types import Answer, Answerer
-from bot.feedback import FeedbackStore
+from index.store.feedback import FeedbackStore
 from bot.messages import t
-from bot.slack.blocks import render_answer, render_text
+from bot.render.slack import notice, render_answer
 from bot.slack.dedupe import Dedupe
 from bot.slack.settings import SlackSettings
 from index.errors import BadQuestion
+from index.updates import IndexUpdates
 
 log = logging.getLogger("onrecord.slack")
 
-MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
-
 
 def strip_mentions(text: str | None, bot_user_id: str | None = None) -> str:
-    """The question without the bot's mention (other mentions stay: they may be part of it)."""
+    """The message without the bot's own mention, whitespace collapsed (the engine's question cleaning
+    drops any other mention)."""
     text = text or ""
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
@@ -83,16 +84,17 @@ class _TTLCache:
 
 
 class OnRecordBot:
-    def __init__(self, settings: SlackSettings, answerer: Answerer):
+    def __init__(self, settings: SlackSettings, answerer: Answerer, updates: IndexUpdates | None = None):
         self.settings = settings
         self.answerer = answerer
+        self.updates = updates  # index/updates.py: /reindex and shared transcripts (None: declined)
         self.jobs = ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="onrecord-job")
         self.engine_pool = ThreadPoolExecutor(max(1, settings.engine_threads), thread_name_prefix="onrecord-engine")
         self.dedupe = Dedupe(ttl=3600)
         self.threads = Dedupe(ttl=7 * 24 * 3600)  # (channel, thread_ts) where the bot answered
         self.not_our_threads = _TTLCache(ttl=300)
         self.locales = _TTLCache(ttl=3600)
-        self.answers = _TTLCache(ttl=24 * 3600, max_size=2000)
+        self.answers = _TTLCache(ttl=24 * 3600, max_size=2000)  # answer id -> Answer, for the buttons
         self._feedback: FeedbackStore | None = None
         self._feedback_lock = threading.Lock()
         self.pending: set = set()
@@ -183,20 +185,12 @@ class OnRecordBot:
     def run_engine(self, kind: str, question: str, lang_hint: str | None, offset: int = 0) -> Answer:
         limit = self.settings.quotes
 
-        def call() -> Answer:
-            if kind == "quote":
-                a = self.answerer.quote(question, lang_hint=lang_hint, limit=limit + offset)
-                if offset:
-                    a.quotes = a.quotes[offset:]
-                    a.found = bool(a.quotes)
-                return a
-            return self.answerer.ask(question, lang_hint=lang_hint, limit=limit, offset=offset)
+        run = self.answerer.quote if kind == "quote" else self.answerer.ask
+        return self.engine_pool.submit(run, question, lang_hint=lang_hint, limit=limit, offset=offset).result()
 
-        return self.engine_pool.submit(call).result()
-
-    def remember(self, answer: Answer, kind: str, offset: int) -> str:
+    def remember(self, answer: Answer) -> str:
         answer_id = uuid.uuid4().hex[:12]
-        self.answers.put(answer_id, (answer, kind, offset))
+        self.answers.put(answer_id, answer)
         return answer_id
 
     def answer(
@@ -229,16 +223,15 @@ class OnRecordBot:
                     log.info("could not set the assistant status: %s", e)
             answer = self.run_engine(kind, question, lang_hint, offset)
             if offset and not answer.quotes:
-                message = render_text(t(answer.language or lang_hint, "no_more"))
+                message = notice(t(answer.language or lang_hint, "no_more"))
                 self.post(client, where, message)
                 return message
-            answer_id = self.remember(answer, kind, offset)
-            message = render_answer(answer, kind=kind, answer_id=answer_id, offset=offset, share=where.ephemeral)
+            message = render_answer(answer, answer_id=self.remember(answer), offset=offset, share=where.ephemeral)
         except BadQuestion:
-            message = render_text(t(lang_hint, "empty_question"))
+            message = notice(t(lang_hint, "empty_question"))
         except Exception:
             log.exception("answering failed: %r", question[:200])
-            message = render_text(t(lang_hint, "error"))
+            message = notice(t(lang_hint, "error"))
         self.post(client, where, message)
         if where.thread_ts and not where.ephemeral:
             self.threads.add((where.channel, where.thread_ts))

@@ -90,6 +90,33 @@ class SlackSettings(BaseSettings):
         description="Threads that may call the engine at once (1 = one engine thread, safe for any engine).",
     )
     quotes: int = Field(default=3, validation_alias=_alias("ONRECORD_SLACK_QUOTES"), description="Quotes per answer.")
+    http_max_body: int = Field(
+        default=1 << 20,
+        validation_alias=_alias("ONRECORD_HTTP_MAX_BODY"),
+        description=(
+            "HTTP mode: largest request body (bytes) accepted at /slack/events; a larger one is answered 413 "
+            "without being read (Slack's requests are a few kB)."
+        ),
+    )
+    http_timeout: float = Field(
+        default=10.0,
+        validation_alias=_alias("ONRECORD_HTTP_TIMEOUT"),
+        description="HTTP mode: seconds a connection may stay silent (mid-request or idle) before it is closed.",
+    )
+    heartbeat: Path | None = Field(
+        default=None,
+        validation_alias=_alias("ONRECORD_HEARTBEAT"),
+        description=(
+            "File the running bot touches every `heartbeat_every` seconds while it is connected (Socket Mode) or "
+            "serving (HTTP), and removes when it stops; health checks read its age. Default: "
+            "ONRECORD_HOME/serve.heartbeat."
+        ),
+    )
+    heartbeat_every: float = Field(
+        default=30.0,
+        validation_alias=_alias("ONRECORD_HEARTBEAT_EVERY"),
+        description="Seconds between two touches of the heartbeat file.",
+    )
 
     @field_validator("admins", mode="before")
     @classmethod
@@ -125,9 +152,16 @@ class SlackSettings(BaseSettings):
             raise MissingSettings(missing)
         return self
 
+    def heartbeat_path(self) -> Path:
+        if self.heartbeat:
+            return self.heartbeat
+        from index.settings import get_settings
+
+        return get_settings().home / "serve.heartbeat"
+
     def feedback_path(self) -> Path:
         if self.feedback_db:
             return self.feedback_db
-        from index.settings import IndexSettings
+        from index.settings import get_settings
 
-        return IndexSettings().home / "feedback.sqlite3"
+        return get_settings().home / "feedback.sqlite3"

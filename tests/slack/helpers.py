@@ -4,17 +4,18 @@ from __future__ import annotations
 import html
 
 from bot.answer_types import Answer
-from bot.slack.blocks import escape, parse_value
+from bot.render.slack import escape
+from bot.slack.buttons import ButtonState
 
 
 def answer_of(app, call) -> Answer:
     """The Answer behind a message the bot sent (via the id in its buttons)."""
     for block in call.args.get("blocks") or []:
         if block.get("type") == "actions":
-            state = parse_value(block["elements"][0]["value"])
-            hit = app.onrecord.answers.get(state.get("id"))
+            state = ButtonState.parse(block["elements"][0]["value"])
+            hit = app.onrecord.answers.get(state.answer_id)
             assert hit is not None, state
-            return hit[0]
+            return hit
     raise AssertionError(f"no buttons in {call.args}")
 
 

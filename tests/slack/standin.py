@@ -36,6 +36,8 @@ class SlackStandIn:
     ws_url: str | None = None  # what apps.connections.open returns
     ephemeral_fails: set = field(default_factory=set)  # channels where chat.postEphemeral fails
     rate_limit_once: set = field(default_factory=set)  # methods answered once with HTTP 429
+    urls: dict = field(default_factory=dict)  # file id -> the download URL files.info gives (default: ours)
+    redirects: dict = field(default_factory=dict)  # file id -> where a download of it is redirected (302)
 
     def __post_init__(self):
         self.calls: list[Call] = []
@@ -78,9 +80,12 @@ class SlackStandIn:
                 auth = self.headers.get("Authorization", "")
                 token = auth[7:] if auth.startswith("Bearer ") else args.get("token")
                 if path.startswith("/files/"):
-                    name, data = standin.files.get(path.rsplit("/", 1)[1], (None, None))
+                    file_id = path.rsplit("/", 1)[1]
+                    name, data = standin.files.get(file_id, (None, None))
                     standin._record("files.download", {"path": path}, token)
-                    if data is None:
+                    if file_id in standin.redirects:
+                        self._reply(302, b"", "text/plain", headers={"Location": standin.redirects[file_id]})
+                    elif data is None:
                         self._reply(404, b"")
                     else:
                         self._reply(200, data, "application/octet-stream")
@@ -159,7 +164,8 @@ class SlackStandIn:
             if data is None:
                 return {"ok": False, "error": "file_not_found"}
             return {**ok, "file": {"id": args["file"], "name": name, "size": len(data),
-                                   "url_private_download": f"{self.base}/files/{args['file']}"}}
+                                   "url_private_download": self.urls.get(args["file"])
+                                   or f"{self.base}/files/{args['file']}"}}
         if method == "apps.connections.open":
             return {**ok, "url": self.ws_url}
         if method in ("reactions.add", "assistant.threads.setStatus", "assistant.threads.setSuggestedPrompts",

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from standin import SlackStandIn, command_form, event_body, message, post
 
-from bot.engine import Engine
+from bot.answer import Engine
 from bot.messages import t
 from bot.slack.serve import serve
 from bot.slack.settings import SlackSettings
 from bot.uploads import Refused, safe_name, save_into
 from index.store import current_name, open_current
+from index.updates import IndexUpdates
 
 SECRET = "test-signing-secret"
 JSON = "application/json"
@@ -107,19 +108,18 @@ def tree(root: Path) -> set[str]:
 
 # ---- /reindex -------------------------------------------------------------------------------------
 
-def test_reindex_by_an_admin_updates_one_message_then_summarises(http_bot, standin, answerer, folder):
+def test_reindex_by_an_admin_tells_them_privately_then_summarises(http_bot, standin, answerer, folder):
     before = sources(answerer.index_dir)
     slash(http_bot, "/reindex", ADMIN)
     done = t("en", "reindex_done", summary="")
-    standin.wait_for(lambda: any(text_of(c).startswith(done) for c in standin.of("chat.update")), 120)
+    standin.wait_for(lambda: any(text_of(c).startswith(done) for c in standin.of("chat.postEphemeral")), 120)
     assert http_bot.app.onrecord.idle(20)
-    [started] = standin.of("chat.postMessage")  # one message …
-    assert text_of(started) == t("en", "reindex_started") and started.args["channel"] == "C0001"
-    updates = standin.of("chat.update")
-    assert updates and {u.args["channel"] for u in updates} == {"C0001"}
-    assert len({u.args["ts"] for u in updates}) == 1  # … updated in place
-    final = text_of(updates[-1])
-    assert "2 added" in final and "removed" in final and "skipped" in final
+    started, final = standin.of("chat.postEphemeral")  # privately, to the admin: started, then the summary
+    assert text_of(started) == t("en", "reindex_started")
+    assert {started.args["user"], final.args["user"]} == {ADMIN} and started.args["channel"] == "C0001"
+    assert standin.of("chat.postMessage") == [] and standin.of("chat.update") == []  # nothing in the channel
+    summary = text_of(final)
+    assert "2 added" in summary and "removed" in summary and "skipped" in summary
     after = sources(answerer.index_dir)
     assert {str(folder / Path(rel).name) for rel in IN_FOLDER} <= after and before <= after
     # the running engine answers from it at once
@@ -236,13 +236,15 @@ def test_serve_with_a_watched_folder_answers_from_new_files(standin, settings, a
         box["runner"] = runner
         ready.set()
 
+    updates = IndexUpdates.sharing(answerer.settings, answerer.embedder, folder=folder)
     th = threading.Thread(target=lambda: serve(http=True, port=0, answerer=answerer, settings=settings,
-                                               watch=folder, on_ready=on_ready), daemon=True)
+                                               watch=folder, updates=updates, on_ready=on_ready), daemon=True)
     th.start()
     assert ready.wait(30)
     runner = box["runner"]
     try:
-        watcher = runner.app.onrecord.indexer
+        assert runner.app.onrecord.updates is updates
+        watcher = updates.watcher
         assert watcher.ready.wait(120)  # the initial sync took the folder's files in
         assert {str(folder / Path(rel).name) for rel in IN_FOLDER} <= sources(answerer.index_dir)
         new = folder / "arrived.txt"

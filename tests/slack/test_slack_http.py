@@ -11,7 +11,8 @@ from standin import (
 )
 
 from bot.messages import t
-from bot.slack.blocks import escape, ACTION_DOWN, ACTION_MORE, ACTION_OTHER_LANGUAGE, ACTION_SHARE, ACTION_UP, parse_value
+from bot.render.slack import escape
+from bot.slack.buttons import ACTION_DOWN, ACTION_MORE, ACTION_OTHER_LANGUAGE, ACTION_SHARE, ACTION_UP, ButtonState
 
 SECRET = "test-signing-secret"
 JSON = "application/json"
@@ -196,8 +197,8 @@ def test_more_quotes_button_pages_on(http_bot, standin):
     first = assert_exact_quotes(http_bot.app, eph)
     actions = {a["action_id"]: a["value"] for b in eph.args["blocks"] if b["type"] == "actions"
                for a in b["elements"]}
-    state = parse_value(actions[ACTION_MORE])
-    assert state["o"] == len(first.quotes) and state["k"] == "quote"
+    state = ButtonState.parse(actions[ACTION_MORE])
+    assert state.offset == len(first.quotes) and state.kind == "quote"
     payload = action_payload(ACTION_MORE, actions[ACTION_MORE], ephemeral=True)
     post(http_bot.url, action_form(payload), FORM, SECRET)
     calls = standin.wait_for(lambda: len(standin.of("chat.postEphemeral")) == 2 and standin.of("chat.postEphemeral"))

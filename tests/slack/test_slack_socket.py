@@ -10,7 +10,7 @@ from standin import action_payload, command_form, event_body, mention
 import urllib.parse
 
 from bot.messages import t
-from bot.slack.blocks import ACTION_UP
+from bot.slack.buttons import ACTION_UP
 
 EN_Q = "What did Lavrov say about a truce?"
 SV_Q = "Vad sa Lavrov om vapenvila?"

@@ -9,12 +9,10 @@ import pytest
 
 from bot.answer_types import Answer, Quote
 from bot.compose import compose
-from bot.feedback import FeedbackStore
+from index.store.feedback import FeedbackStore
 from bot.messages import t
-from bot.slack.blocks import (
-    ACTION_MORE, ACTION_SHARE, MAX_BLOCKS, SECTION_LIMIT, VALUE_LIMIT, escape, parse_value, render_answer,
-    render_versions,
-)
+from bot.render.slack import MAX_BLOCKS, SECTION_LIMIT, escape, render_answer, render_versions
+from bot.slack.buttons import ACTION_MORE, ACTION_SHARE, VALUE_LIMIT, ButtonState
 from bot.slack.dedupe import Dedupe
 from bot.slack.runtime import locale_to_lang, strip_mentions
 from bot.slack.serve import serve
@@ -46,7 +44,7 @@ def all_text(msg: dict) -> str:
 def test_quoted_text_cannot_ping_mention_or_link(hostile_file):
     q = slice_quote(hostile_file, HOSTILE)
     assert open(q.source, encoding="utf-8").read()[q.start:q.end] == q.text
-    msg = render_answer(compose("who?", "en", [q], kind="ask"), answer_id="x")
+    msg = render_answer(compose("who?", "en", [q], kind="ask"), answer_id="ab12")
     dumped = all_text(msg)
     for bad in ("<!channel>", "<@U12345>", "<!here>", "<https://evil", "<@U999>", "<b>"):
         assert bad not in dumped
@@ -66,9 +64,9 @@ def test_citation_parts_and_safe_links(hostile_file):
     good = slice_quote(hostile_file, "Another line.", speaker="Sergey Lavrov", title="Interview",
                        url="https://t.me/MFARussia/1?a=1&b=2")
     bad = slice_quote(hostile_file, "Title line", speaker="X", url="javascript:alert(1)|<!channel>")
-    msg = render_answer(compose("q", "sv", [good, bad], kind="ask"), answer_id="x")
+    msg = render_answer(compose("q", "sv", [good, bad], kind="ask"), answer_id="ab12")
     contexts = [b["elements"][0]["text"] for b in msg["blocks"] if b["type"] == "context"]
-    assert contexts[0] == ("Sergey Lavrov · _Interview_ · 2024-12-25 · <https://t.me/MFARussia/1?a=1&amp;b=2|link> · "
+    assert contexts[0] == ("Sergey Lavrov · _Interview_ · 2024-12-25 · <https://t.me/MFARussia/1?a=1&amp;b=2|t.me> · "
                            "¶ 1 · " + t("sv", "original_in", language="engelska"))
     assert "javascript" not in contexts[1] and "<!channel>" not in all_text(msg)
 
@@ -76,7 +74,7 @@ def test_citation_parts_and_safe_links(hostile_file):
 def test_citation_says_a_translated_speech_was_spoken_in_another_language(hostile_file):
     q = slice_quote(hostile_file, "Another line.", speaker="Kyösti Virrankoski", title="Milk quotas",
                     spoken_language="fi", speaker_role="ALDE <group>")
-    msg = render_answer(compose("q", "de", [q], kind="ask"), answer_id="x")
+    msg = render_answer(compose("q", "de", [q], kind="ask"), answer_id="ab12")
     context = [b["elements"][0]["text"] for b in msg["blocks"] if b["type"] == "context"][0]
     assert context.endswith("¶ 1 · gesprochen auf Finnisch; zitiert aus der Übersetzung des Protokolls (Englisch)")
     assert "Original auf" not in context  # one label says both languages
@@ -90,7 +88,7 @@ def test_long_quote_split_within_section_limit(tmp_path):
     p = tmp_path / "long.txt"
     p.write_text(text, encoding="utf-8")
     q = slice_quote(p, text)
-    msg = render_answer(compose("q", "en", [q], kind="ask"), answer_id="x")
+    msg = render_answer(compose("q", "en", [q], kind="ask"), answer_id="ab12")
     sections = [b["text"]["text"] for b in msg["blocks"] if b["type"] == "section"][1:]
     assert len(sections) > 1
     assert all(len(s) <= SECTION_LIMIT for s in sections)
@@ -107,24 +105,24 @@ def test_many_quotes_trimmed_with_more_button(tmp_path):
     p.write_text("\n".join(lines), encoding="utf-8")
     quotes = [slice_quote(p, line) for line in lines]
     answer = compose("q" * 5000, "de", quotes, kind="ask")
-    msg = render_answer(answer, answer_id="x", share=True)
+    msg = render_answer(answer, answer_id="ab12", share=True)
     assert len(msg["blocks"]) <= MAX_BLOCKS
     actions = msg["blocks"][-1]
     assert actions["type"] == "actions"
     ids = [e["action_id"] for e in actions["elements"]]
     assert ACTION_MORE in ids and ACTION_SHARE in ids
     assert t("de", "more_omitted") in all_text(msg)
-    more = parse_value(actions["elements"][ids.index(ACTION_MORE)]["value"])
+    more = ButtonState.parse(actions["elements"][ids.index(ACTION_MORE)]["value"])
     shown = sum(1 for b in msg["blocks"] if b["type"] == "context" and "¶" in b["elements"][0]["text"])
-    assert more["o"] == shown < 60
+    assert more.offset == shown < 60
     assert all(len(e["value"]) <= VALUE_LIMIT for e in actions["elements"])
 
 
 def test_not_found_and_empty_use_the_engine_text():
-    msg = render_answer(compose("Vad sa han om Mars?", "sv", [], kind="ask"), answer_id="x")
+    msg = render_answer(compose("Vad sa han om Mars?", "sv", [], kind="ask"), answer_id="ab12")
     assert msg["text"] == t("sv", "not_found")
     assert not any(b["type"] == "actions" for b in msg["blocks"])
-    msg = render_answer(compose("?", "ru", [], kind="empty"), answer_id="x")
+    msg = render_answer(compose("?", "ru", [], kind="empty"), answer_id="ab12")
     assert msg["text"] == t("ru", "empty_question")
 
 
@@ -205,3 +203,10 @@ def test_feedback_store(tmp_path):
     store.add(vote=-5, question="q", quotes=[{"text": "a"}], user="U1", channel="C1", language="en")
     [row] = store.all()
     assert row["vote"] == -1 and row["quotes"] == [{"text": "a"}]
+
+
+def test_docs_list_every_slack_setting():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "slack.md").read_text(encoding="utf-8")
+    for field in SlackSettings.model_fields.values():
+        name = field.validation_alias.choices[0]
+        assert f"| `{name}` |" in docs, name

@@ -1,4 +1,8 @@
-"""Buttons under an answer: More quotes, Other language, 👍/👎 feedback, Share in channel."""
+"""Buttons under an answer: More quotes, Other language, 👍/👎 feedback, Share in channel.
+
+Each button's value is checked (bot/slack/buttons.py) before anything is done with it; a value the
+bot did not write gets a short private answer and a log line, and changes nothing.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,10 +10,11 @@ import logging
 from slack_bolt import App
 from slack_sdk.webhook import WebhookClient
 
+from bot.answer_types import Answer
 from bot.messages import t
-from bot.slack.blocks import (
-    ACTION_DOWN, ACTION_MORE, ACTION_OTHER_LANGUAGE, ACTION_SHARE, ACTION_UP, escape, parse_value, render_answer,
-    render_text, render_versions,
+from bot.render.slack import escape, notice, render_answer, render_versions
+from bot.slack.buttons import (
+    ACTION_DOWN, ACTION_MORE, ACTION_OTHER_LANGUAGE, ACTION_SHARE, ACTION_UP, BadButton, ButtonState,
 )
 from bot.slack.runtime import OnRecordBot, Where
 
@@ -29,41 +34,47 @@ def _where(body: dict, ephemeral: bool | None = None) -> Where:
 
 
 def register(app: App, bot: OnRecordBot) -> None:
-    def shown(state: dict, client, user):
-        """The answer (and how many of its quotes) the button belongs to: from memory, else asked again."""
-        hit = bot.answers.get(state.get("id"))
-        if hit is not None:
-            return hit[0], state.get("n")
-        answer = bot.run_engine(state.get("k", "ask"), state.get("q", ""), state.get("l"), int(state.get("o") or 0))
-        return answer, state.get("n")
+    def pressed(body, action, client) -> ButtonState | None:
+        """The button's state, once per press; None (after a private word to the user) when forged."""
+        if not bot.dedupe.first(("trigger", body.get("trigger_id"))):
+            return None
+        try:
+            return ButtonState.parse(action.get("value"))
+        except BadButton as e:
+            where = _where(body, ephemeral=True)
+            log.info("ignored a %s button with a malformed value from %s: %s", action.get("action_id"), where.user, e)
+            bot.submit(lambda: bot.post(client, where, notice(t(bot.lang_hint(client, where.user), "bad_button"))))
+            return None
 
-    def first(body) -> bool:
-        return bot.dedupe.first(("trigger", body.get("trigger_id")))
+    def shown(state: ButtonState) -> tuple[Answer, int | None]:
+        """The answer (and how many of its quotes) the button belongs to: from memory, else asked again."""
+        answer = bot.answers.get(state.answer_id) if state.answer_id else None
+        if answer is None:
+            answer = bot.run_engine(state.kind, state.question, state.lang, state.offset)
+        return answer, state.shown
 
     @app.action(ACTION_MORE)
     def more(ack, body, action, client):
         ack()
-        if not first(body):
-            return
-        state = parse_value(action.get("value"))
-        bot.submit(bot.answer, client, _where(body), state.get("q", ""), kind=state.get("k", "ask"),
-                   lang_hint=state.get("l"), offset=int(state.get("o") or 0))
+        state = pressed(body, action, client)
+        if state is not None:
+            bot.submit(bot.answer, client, _where(body), state.question, kind=state.kind, lang_hint=state.lang,
+                       offset=state.offset)
 
     @app.action(ACTION_OTHER_LANGUAGE)
     def other_language(ack, body, action, client):
         ack()
-        if not first(body):
+        state = pressed(body, action, client)
+        if state is None:
             return
-        state = parse_value(action.get("value"))
         where = _where(body)
 
         def run():
             try:
-                answer, n = shown(state, client, where.user)
-                message = render_versions(answer, n)
+                message = render_versions(*shown(state))
             except Exception:
                 log.exception("other language failed")
-                message = render_text(t(state.get("l"), "error"))
+                message = notice(t(state.lang, "error"))
             bot.post(client, where, message)
 
         bot.submit(run)
@@ -71,24 +82,23 @@ def register(app: App, bot: OnRecordBot) -> None:
     def feedback(vote: int):
         def listener(ack, body, action, client):
             ack()
-            if not first(body):
+            state = pressed(body, action, client)
+            if state is None:
                 return
-            state = parse_value(action.get("value"))
             where = _where(body, ephemeral=True)
 
             def run():
-                lang = state.get("l")
                 try:
-                    answer, n = shown(state, client, where.user)
+                    answer, n = shown(state)
                     quotes = answer.quotes[:n] if n is not None else answer.quotes
                     bot.feedback.add(
-                        vote=vote, question=answer.question or state.get("q", ""), language=answer.language,
+                        vote=vote, question=answer.question or state.question, language=answer.language,
                         quotes=[q.to_json() for q in quotes], user=where.user, channel=where.channel,
                     )
-                    message = render_text(t(lang, "feedback_thanks"))
+                    message = notice(t(state.lang, "feedback_thanks"))
                 except Exception:
                     log.exception("storing feedback failed")
-                    message = render_text(t(lang, "error"))
+                    message = notice(t(state.lang, "error"))
                 bot.post(client, where, message)
 
             bot.submit(run)
@@ -102,23 +112,21 @@ def register(app: App, bot: OnRecordBot) -> None:
     @app.action(ACTION_SHARE)
     def share(ack, body, action, client):
         ack()
-        if not first(body):
+        state = pressed(body, action, client)
+        if state is None:
             return
-        state = parse_value(action.get("value"))
         eph = _where(body)
         where = Where(channel=eph.channel, user=eph.user, thread_ts=eph.thread_ts, response_url=eph.response_url)
 
         def run():
             try:
-                answer, _ = shown(state, client, where.user)
-                answer_id = bot.remember(answer, state.get("k", "ask"), int(state.get("o") or 0))
+                answer, _ = shown(state)
                 header = t(answer.language, "asked_by", user=escape(where.user), question=escape(answer.question))
-                message = render_answer(answer, kind=state.get("k", "ask"), answer_id=answer_id,
-                                        offset=int(state.get("o") or 0), header=header)
+                message = render_answer(answer, answer_id=bot.remember(answer), offset=state.offset, header=header)
                 bot.post(client, where, message)
             except Exception:
                 log.exception("sharing failed")
-                bot.post(client, eph, render_text(t(state.get("l"), "error")))
+                bot.post(client, eph, notice(t(state.lang, "error")))
                 return
             if eph.response_url:  # the private copy is no longer needed
                 try:

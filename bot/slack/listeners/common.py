@@ -1,12 +1,9 @@
 """Small helpers shared by the listeners."""
 from __future__ import annotations
 
-IGNORED_SUBTYPES_ALLOWED: set[str] = set()  # every subtype (edits, joins, bot messages…) is ignored
-
-
 def is_ignorable(event: dict, context) -> bool:
-    """Edits, deletions, joins, other bots' and our own messages: never answered."""
-    if event.get("subtype") and event.get("subtype") not in IGNORED_SUBTYPES_ALLOWED:
+    """Edits, deletions, joins (any message subtype), other bots' and our own messages: never answered."""
+    if event.get("subtype"):
         return True
     if event.get("bot_id") or event.get("bot_profile"):
         return True
