@@ -65,8 +65,24 @@ def test_runtime_shape():
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert any(word == "VOLUME" and "/data" in rest and "/transcripts" in rest for word, rest in ins)
     health = next(rest for word, rest in ins if word == "HEALTHCHECK")
-    assert re.search(r'"onrecord",\s*"serve",\s*"--check"', health)
+    assert "onrecord" not in health and "python" not in health  # never a second bot loading the model
+    env = " ".join(rest for word, rest in ins if word == "ENV")
+    beat = re.search(r"ONRECORD_HEARTBEAT=(\S+)", env).group(1)
+    assert f"find {beat} -mmin -2" in health  # the file the running bot touches, read by age
     assert next(rest for word, rest in reversed(ins) if word == "CMD") == '["onrecord", "serve"]'
+
+
+def test_the_health_check_reads_the_heartbeat_of_the_running_bot(monkeypatch, tmp_path):
+    """Under the image's settings the bot writes the file the HEALTHCHECK reads, often enough for it."""
+    from bot.slack.settings import SlackSettings
+
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(rest for word, rest in instructions() if word == "ENV")))
+    for key in ("ONRECORD_HOME", "ONRECORD_HEARTBEAT"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.chdir(tmp_path)
+    settings = SlackSettings()
+    assert str(settings.heartbeat_path()) == env["ONRECORD_HEARTBEAT"]
+    assert settings.heartbeat_every * 2 < 120  # touched at least twice within the check's two minutes
 
 
 def test_manifest_matches_the_app():
