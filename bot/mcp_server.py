@@ -253,6 +253,9 @@ def build_server(settings: IndexSettings, holder: EngineHolder | None = None) ->
         statement exists in it (otherwise the original, with its language). `found` is false, with no
         quotes, when nothing on record answers: then say so rather than answer from memory."""
         _askable(question, "question")
+        if lang is not None and lang not in settings.languages:
+            raise ToolError(f"lang {lang!r} is not a language On Record answers in: use one of "
+                            f"{', '.join(settings.languages)}, or leave it out")
         engine = holder.get()
         return tool_result(engine, engine.ask(question, lang_hint=lang, limit=limit))
 

@@ -121,9 +121,12 @@ def test_ask_returns_verbatim_quotes_in_the_language_asked(mcp, question, lang, 
     assert links and links[0] == first["document"] and set(links) == {q["document"] for q in data["quotes"]}
 
 
-def test_limit_is_respected(mcp):
+def test_limit_and_language_hint_are_used(mcp):
     data = _result(mcp.call("ask", {"question": "What did Lavrov say about a ceasefire?", "limit": 1}))
     assert data["found"] and len(data["quotes"]) == 1
+    data = _result(mcp.call("ask", {"question": "Lavrov vapenvila", "lang": "sv", "limit": 2}))
+    assert data["language"] == "sv" and data["found"] and 1 <= len(data["quotes"]) <= 2
+    assert data["quotes"][0]["language"] == "sv" and all(_verbatim(q) for q in data["quotes"])
 
 
 def test_unanswerable_question_returns_found_false_and_no_quotes(mcp):
@@ -183,6 +186,7 @@ def test_a_quote_document_resource_returns_the_document(mcp):
     ("ask", {"question": "What did Lavrov say?", "limit": 0}, "greater than or equal to 1"),
     ("ask", {"question": "What did Lavrov say?", "limit": 1000}, "less than or equal to 10"),
     ("ask", {"question": "What did Lavrov say?", "lang": "Swedish"}, "pattern"),
+    ("ask", {"question": "What did Lavrov say?", "lang": "xx"}, "not a language On Record answers in"),
     ("quote", {"fragment": ""}, "at least 1 character"),
     ("quote", {"fragment": "🙂🙂"}, "fragment is empty"),
     ("quote", {"fragment": {"text": "history is a strict lady"}}, "valid string"),
