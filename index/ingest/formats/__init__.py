@@ -32,7 +32,7 @@ from ...errors import SkipFile
 from ..frontmatter import split_front_matter
 from ..sidecar import SIDECAR_NAMES, is_sidecar
 
-__all__ = ["Format", "TRANSCRIPT_SUFFIXES", "SIDECAR_NAMES", "all_formats", "choose", "get", "is_candidate",
+__all__ = ["Format", "TRANSCRIPT_SUFFIXES", "SIDECAR_NAMES", "all_formats", "candidates", "choose", "is_candidate",
            "register", "suffixes", "unregister"]
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text")
@@ -88,10 +88,6 @@ def _load() -> dict[str, Format]:
 def all_formats() -> list[Format]:
     """Every registered format, in the order they are tried (highest priority first, then by name)."""
     return sorted(_load().values(), key=lambda f: (-f.priority, f.name))
-
-
-def get(name: str) -> Format:
-    return _load()[name]
 
 
 def register(fmt: Format) -> Format:
