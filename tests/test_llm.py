@@ -418,10 +418,13 @@ def test_async_write_and_async_timeout(engine):
 
     gate = threading.Event()
     slow = ProseWriter(engine, ScriptedChat(script=[answer("x [1]")], gate=gate), timeout=0.5)
+    opener = threading.Timer(3.0, gate.set)  # asyncio.run waits for the model's worker thread at exit
+    opener.start()
     try:
         late = asyncio.run(slow.awrite(TRUCE))
     finally:
         gate.set()
+        opener.cancel()
     assert not late.ok and late.fallback == "no answer within 0.5 s"
 
 
