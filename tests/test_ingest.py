@@ -833,3 +833,16 @@ def test_the_registry_lists_every_format_once():
     assert all(f.description for f in formats.all_formats())
     with pytest.raises(ValueError):
         formats.Format(name="bad", suffixes=("TXT",), parse=lambda *a: [])
+
+
+def test_a_format_giving_offsets_outside_its_text_is_a_skip_with_a_reason(tmp_path):
+    from index.document import Document, Segment
+    from index.ingest import formats, parse_bytes
+
+    def sloppy(text, source, path, body_start=0):
+        return [Document(source, text, 0, len(text), [Segment(0, len(text) + 5)])]
+
+    fmt = formats.Format(name="sloppy", suffixes=(".sloppy",), parse=sloppy)
+    with pytest.raises(SkipFile) as exc:
+        parse_bytes(b"Some words that a broken parser mis-measures.", Path("x.sloppy"), fmt=fmt, sidecars=False)
+    assert "sloppy format gave offsets outside the text" in exc.value.reason

@@ -212,6 +212,9 @@ def parse_bytes(
         meta, body = split_front_matter(text) if fmt.front_matter else ({}, 0)
     docs = fmt.parse(text, source, path, body)
     for doc in docs:
+        if not (0 <= doc.start <= doc.end <= len(doc.text)) or any(
+                not 0 <= seg.start < seg.end <= len(doc.text) for seg in doc.segments):
+            raise SkipFile(f"could not be parsed: the {fmt.name} format gave offsets outside the text")
         _blank_text(doc)
     docs = [d for d in docs if d.segments]
     if not docs:
