@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Protocol
@@ -393,3 +394,26 @@ def model_info(settings: IndexSettings, load: bool = False) -> dict:
         "batch_size": settings.batch_size,
         **extra,
     }
+
+
+class SharedEmbedder:
+    """One model shared by threads (the answering engine and an indexer in the same process): calls
+    are serialised on one lock, in small slices, so a question never waits for more than one slice
+    of a re-index."""
+
+    def __init__(self, inner: Embedder, lock: threading.Lock | None = None, slice_size: int = 32):
+        self.inner, self.lock, self.slice_size = inner, lock or threading.Lock(), slice_size
+        self.name, self.dimension = inner.name, inner.dimension
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        parts = []
+        for i in range(0, len(texts), self.slice_size):
+            with self.lock:
+                parts.append(self.inner.embed_passages(texts[i : i + self.slice_size]))
+        if not parts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.concatenate(parts)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        with self.lock:
+            return self.inner.embed_queries(texts)

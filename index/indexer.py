@@ -21,7 +21,7 @@ from .ingest import parse_bytes
 from .ingest.encoding import read_bytes
 from .ingest.formats import is_candidate
 from .settings import IndexSettings
-from .store import IndexIdentity, Writer
+from .store import FileRecord, IndexIdentity, NewPassage, NewSentence, StoreWriter, open_backend
 from .language import language_name
 from .textnorm import normalize, stems
 from .versions import link_versions
@@ -134,7 +134,7 @@ def discover(paths: list[Path], follow_symlinks: bool = False) -> Iterator[tuple
 class _Pending:
     """Passages waiting to be embedded in one batch."""
 
-    def __init__(self, writer: Writer, embedder: Embedder, bar: tqdm | None):
+    def __init__(self, writer: StoreWriter, embedder: Embedder, bar: tqdm | None):
         self.writer, self.embedder, self.bar = writer, embedder, bar
         self.ids: list[int] = []
         self.texts: list[str] = []
@@ -156,36 +156,22 @@ class _Pending:
 
 
 def _insert_document(
-    writer: Writer, file_id: int, doc: Document, target_chars: int, pending: _Pending
+    writer: StoreWriter, file_id: int, doc: Document, target_chars: int, pending: _Pending
 ) -> tuple[int, int]:
     """Store one document with its passages and sentences; returns (document id, passages)."""
-    db = writer.db
-    cur = db.execute(
-        'INSERT INTO documents (file_id, ordinal, title, speaker, date, language, url, kind, start, "end", text) '
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (file_id, doc.ordinal, doc.title, doc.speaker, doc.date, doc.language, doc.url, doc.kind,
-         doc.start, doc.end, doc.text),
-    )
-    doc_id = cur.lastrowid
+    doc_id = writer.add_document(file_id, doc.ordinal, doc.text, doc.start, doc.end, doc.title, doc.speaker,
+                                 doc.date, doc.language, doc.url, doc.kind)
     passages = chunk_document(doc, target_chars)
+    rows = []
     for p in passages:
-        pid = db.execute(
-            'INSERT INTO passages (doc_id, start, "end", speaker, paragraph, time, context, spoken_language, role) '
-            "VALUES (?,?,?,?,?,?,?,?,?)",
-            (doc_id, p.start, p.end, p.speaker, p.paragraph, p.time, p.context, p.spoken_language, p.role),
-        ).lastrowid
         body = doc.text[p.start : p.end]
         spoken = language_name(p.spoken_language, doc.language) if p.spoken_language not in (None, doc.language) else None
-        fts_text = " ".join(stems(" ".join(filter(None, [p.speaker, p.role, spoken, body])), doc.language))
-        db.execute("INSERT INTO passages_fts (rowid, stems) VALUES (?, ?)", (pid, fts_text))
-        for s in p.sentences:
-            norm = normalize(doc.text[s.start : s.end])
-            sid = db.execute(
-                'INSERT INTO sentences (passage_id, doc_id, start, "end", paragraph, speaker, time, norm) '
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (pid, doc_id, s.start, s.end, s.paragraph, s.speaker, s.time, norm),
-            ).lastrowid
-            db.execute("INSERT INTO sentences_fts (rowid, norm) VALUES (?, ?)", (sid, norm))
+        terms = " ".join(stems(" ".join(filter(None, [p.speaker, p.role, spoken, body])), doc.language))
+        sentences = tuple(NewSentence(s.start, s.end, s.paragraph, s.speaker, s.time, normalize(doc.text[s.start : s.end]))
+                          for s in p.sentences)
+        rows.append(NewPassage(p.start, p.end, p.speaker, p.paragraph, p.time, p.context, p.spoken_language, p.role,
+                               terms, sentences))
+    for pid, p in zip(writer.add_passages(doc_id, rows), passages):
         pending.add(pid, p.embed_text(doc))
     return doc_id, len(passages)
 
@@ -204,15 +190,16 @@ def run_index(
     summary = IndexSummary()
     embedder = embedder or load_embedder(settings)
     identity = IndexIdentity(embedder.name, embedder.dimension, f"{CHUNKER_VERSION}:{settings.passage_chars}")
-    writer = Writer(settings.index_dir, identity, wait=wait)
+    writer = open_backend(settings.index_dir).open_writer(identity, wait=wait)
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(desc="embedding", unit="passage", disable=not show, file=sys.stderr)
     try:
-        db = writer.db
-        known = {r["source"]: r["sha256"] for r in db.execute("SELECT source, sha256 FROM files")}
+        files = writer.files()
+        known = {f.source: f.sha256 for f in files.values()}
         by_sha: dict[str, str] = {}
-        for r in db.execute("SELECT source, sha256 FROM files WHERE duplicate_of IS NULL"):
-            by_sha.setdefault(r["sha256"], r["source"])
+        for f in files.values():
+            if f.duplicate_of is None:
+                by_sha.setdefault(f.sha256, f.source)
         pending = _Pending(writer, embedder, bar)
         new_docs: list[int] = []
         max_bytes = settings.max_file_mb * 2**20
@@ -222,8 +209,8 @@ def run_index(
         def forget(source: str) -> None:
             """`source` leaves the index (updated, pruned or now a duplicate itself): files recorded as
             its duplicates hold no documents of their own, so they are examined again in this run."""
-            for (dup,) in db.execute("SELECT source FROM files WHERE duplicate_of = ?", (source,)).fetchall():
-                db.execute("DELETE FROM files WHERE source = ?", (dup,))
+            for dup in writer.duplicates_of(source):
+                writer.forget_file(dup)
                 known.pop(dup, None)
                 if dup in seen:
                     seen.discard(dup)
@@ -278,10 +265,7 @@ def run_index(
             original = by_sha.get(sha)
             if original and original != source and os.path.exists(original):
                 forget(source)
-                db.execute(
-                    "INSERT INTO files (source, sha256, size, mtime, duplicate_of, indexed_at) VALUES (?,?,?,?,?,?)",
-                    (source, sha, st.st_size, st.st_mtime, original, time.time()),
-                )
+                writer.add_file(FileRecord(source, sha, st.st_size, st.st_mtime, duplicate_of=original))
                 summary.duplicates += 1
                 continue
             try:
@@ -303,10 +287,7 @@ def run_index(
                 summary.updated += 1
             else:
                 summary.added += 1
-            file_id = db.execute(
-                "INSERT INTO files (source, sha256, size, mtime, duplicate_of, indexed_at) VALUES (?,?,?,?,NULL,?)",
-                (source, sha, st.st_size, st.st_mtime, time.time()),
-            ).lastrowid
+            file_id = writer.add_file(FileRecord(source, sha, st.st_size, st.st_mtime))
             by_sha[sha] = source
             summary.changed_sources.append(source)
             for doc in docs:
@@ -317,11 +298,10 @@ def run_index(
         pending.flush()
         if new_docs:
             link_versions(writer, embedder, new_docs)
-        counts = writer.db.execute(
-            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM passages)").fetchone()
-        summary.total_documents, summary.total_passages = counts
+        counts = writer.counts()
+        summary.total_documents, summary.total_passages = counts["documents"], counts["passages"]
         changed = summary.added or summary.updated or summary.removed or summary.duplicates
-        if changed or writer.vectors.ntotal != summary.total_passages or not known:
+        if changed or writer.vector_count() != summary.total_passages or not known:
             summary.generation = writer.commit()
         else:
             writer.abort()  # nothing to publish: keep the live generation

@@ -16,6 +16,57 @@ def _default_home() -> Path:
     return Path(user_data_dir("onrecord", appauthor=False))
 
 
+class AnswerSettings(BaseSettings):
+    """How answers are chosen (ONRECORD_ANSWER_*). The defaults were measured with scripts/eval on
+    ../shared/dev-questions.jsonl for multilingual-e5-small; cosine thresholds are that model's scale."""
+
+    model_config = SettingsConfigDict(env_prefix="ONRECORD_ANSWER_", env_file=".env", extra="ignore")
+
+    candidates: int = Field(default=40, description="Passages each of dense and full-text search contribute.")
+    fts_weight: float = Field(
+        default=1.0, description="Weight of the full-text list in the rank fusion (dense: 1.0); 0.5 measured worse.")
+    other_language_bonus: float = Field(
+        default=0.03,
+        description=(
+            "Cosine added to passages in another language than the question's: the model scores the same words "
+            "0.03-0.06 higher in the question's own language (measured on the corpus's linked versions)."
+        ),
+    )
+    min_dense: float = Field(
+        default=0.78, description="The best passage's cosine must reach this, or its words be found in it.")
+    min_lexical: float = Field(
+        default=0.55, description="Share of the question's idf-weighted stems a passage must hold to count as found.")
+    entity_passages: int = Field(
+        default=10, description="Passages searched for the names the question turns on.")
+    entity_min_cosine: float = Field(
+        default=0.93,
+        description="A name missing by spelling counts as present when this close to a capitalised word found "
+                    "(translations of names 0.937-0.963; unrelated words 0.85-0.925).",
+    )
+    common_word_share: float = Field(
+        default=0.002, description="A capitalised word in at least this share of passages is common, not a name.")
+    rerank_named: int = Field(default=20, description="Leading candidates re-ranked by the names they carry.")
+    named_penalty: float = Field(
+        default=1.0 / 61, description="Score taken per missing name (about one rank at the top of a fused list).")
+    speaker_passages: int = Field(
+        default=10, description="A named speaker's passages nearest the question, fused in as a third list.")
+    speaker_bonus: float = Field(
+        default=1.0 / 61, description="Score added to every passage of a speaker the question names.")
+    lexical_tiebreak: float = Field(
+        default=0.05, description="Weight of the question's words found in a sentence, beside its cosine.")
+    dense_margin: float = Field(
+        default=0.04, description="A further quote's passage must be this close to the best one's cosine.")
+    per_statement: int = Field(
+        default=3, description="Quotes from one statement (in any of its languages) per answer; 2 measured worse.")
+    max_quote_sentences: int = Field(default=3, description="Sentences in one quote, at most.")
+    max_quote_chars: int = Field(
+        default=650, description="A quote grows by neighbouring sentences up to this length; 500 measured worse.")
+    quote_min_score: float = Field(
+        default=80.0, description="Fragment lookup (rapidfuzz, 0-100): below this a pasted fragment is not found.")
+    fallback_language: str = Field(
+        default="en", description="Language of the answer when the question's cannot be told.")
+
+
 class IndexSettings(BaseSettings):
     """Where data lives, which model embeds, how transcripts are cut into passages."""
 
@@ -74,6 +125,7 @@ class IndexSettings(BaseSettings):
             "transcripts folder cannot get a private file quoted."
         ),
     )
+    answers: AnswerSettings = Field(default_factory=AnswerSettings, description="How answers are chosen.")
 
     # --- LLM prose answers (bot/llm, issue 15): unset provider = extractive answers only, unchanged ---
     llm_provider: Literal["openai", "ollama"] | None = Field(

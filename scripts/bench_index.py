@@ -79,7 +79,7 @@ def bench_pipeline(files: list[Path], settings_factory) -> dict:
 
 
 def bench_ask(index_dir: Path, settings_factory, n: int = 60) -> dict:
-    from bot.engine import Engine
+    from bot.answer import Engine
 
     questions = [json.loads(x)["question"] for x in (CORPUS.parent / "dev-questions.jsonl").read_text().splitlines() if x.strip()]
     engine = Engine.open(settings=settings_factory(index_dir))
@@ -96,7 +96,7 @@ def bench_ask(index_dir: Path, settings_factory, n: int = 60) -> dict:
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[int(0.95 * (n - 1))], 1),
         "max_ms": round(times[-1], 1),
-        "index_passages": engine._gen.counts()["passages"] if engine._gen else None,
+        "index_passages": engine.passage_count(),
     }
 
 

@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one)")
     args = ap.parse_args()
 
-    from bot.engine import Engine
+    from bot.answer import Engine
     from index.embedder import load_embedder
     from index.indexer import run_index
     from index.settings import get_settings

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from bot.engine import Engine
+    from bot.answer import Engine
     from bot.slack.serve import serve
     from bot.slack.settings import SlackSettings
     from index.settings import IndexSettings

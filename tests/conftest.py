@@ -99,7 +99,7 @@ def index_copy(tmp_path, small_index) -> Path:
 @pytest.fixture(scope="session")
 def engine(small_index, embedder):
     """A real answering engine (bot.answer_types.Answerer) over the small real index."""
-    from bot.engine import Engine
+    from bot.answer import Engine
 
     eng = Engine.open(settings=_settings(small_index), embedder=embedder)
     yield eng
@@ -108,7 +108,7 @@ def engine(small_index, embedder):
 
 @pytest.fixture(scope="session")
 def corpus_engine(corpus_index, embedder):
-    from bot.engine import Engine
+    from bot.answer import Engine
 
     eng = Engine.open(settings=_settings(corpus_index), embedder=embedder)
     yield eng

@@ -142,7 +142,7 @@ def test_a_translated_speech_says_the_language_it_was_spoken_in(corpus_engine):
 
 def test_short_acronyms_are_names_a_question_turns_on():
     """"G7" decides whether the record answers "What has Moscow said about the G7 oil price cap?"."""
-    from bot.relevance import entities, missing_entities
+    from bot.answer.names import entities, missing_entities
 
     assert entities("What has Moscow said about the G7 oil price cap?") == ["Moscow", "G7"]
     assert entities("Was sagte die AfD zur EU?") == ["AfD", "EU"]
@@ -152,7 +152,7 @@ def test_short_acronyms_are_names_a_question_turns_on():
 
 
 def test_german_nouns_are_not_names_and_russian_names_match_across_spellings():
-    from bot.relevance import entities, phonetic
+    from bot.answer.names import entities, phonetic
 
     # German capitalises every noun: after an article it is a word, not a name the record must spell
     assert entities("Was sagte Lawrow über den Waffenstillstand?", "de") == ["Lawrow"]
@@ -179,7 +179,7 @@ def test_a_german_question_naming_a_russian_speaker_finds_their_english_words(co
 
 
 def test_two_word_names_are_candidates_for_one_word_translations():
-    from bot.relevance import capitalised_words
+    from bot.answer.names import capitalised_words
 
     found = capitalised_words("The European Parliament and the Council met in Moscow.")
     assert {"European Parliament", "Moscow", "Council"} <= set(found)
@@ -187,7 +187,7 @@ def test_two_word_names_are_candidates_for_one_word_translations():
 
 
 def test_bare_labels_are_not_quoted_as_statements():
-    from bot.engine import is_statement
+    from bot.answer.assemble import is_statement
 
     for label in ("X (ex-Twitter)", "Facebook", "Russia's MFA website"):
         assert not is_statement(label)

@@ -6,13 +6,10 @@ against regressions. Verbatim quotes and abstention are held to the product's ow
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from eval_questions import evaluate  # noqa: E402
+from bot.quality.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")

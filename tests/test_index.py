@@ -10,7 +10,8 @@ import pytest
 
 from index.errors import IndexLocked, IndexMissing, ModelMismatch
 from index.indexer import run_index
-from index.store import IndexIdentity, Writer, open_current
+from index.store import IndexIdentity, open_current
+from index.store.sqlite import Writer
 
 
 class CountingEmbedder:
@@ -48,7 +49,7 @@ def test_every_passage_and_sentence_is_an_exact_slice_of_its_file(corpus_index):
         ).fetchall()
         assert len(rows) > 3000
         for start, end, doc_id, kind, source in rows:
-            text = gen.doc_text(doc_id)[start:end]
+            text = gen.document_text(doc_id)[start:end]
             assert text and text == text.strip()
             if kind != "subtitle" and source.endswith(".txt"):
                 if source not in files:
@@ -58,7 +59,7 @@ def test_every_passage_and_sentence_is_an_exact_slice_of_its_file(corpus_index):
         sents = gen.db.execute('SELECT s.start, s."end", s.doc_id, f.source FROM sentences s '
                                "JOIN documents d ON d.id = s.doc_id JOIN files f ON f.id = d.file_id").fetchall()
         for start, end, doc_id, source in sents:
-            assert files[source][start:end] == gen.doc_text(doc_id)[start:end]
+            assert files[source][start:end] == gen.document_text(doc_id)[start:end]
         # every corpus file was indexed, none skipped
         n_files = sum(1 for p in gen.db.execute("SELECT source FROM files"))
         on_disk = sum(1 for root, _, names in os.walk(os.path.dirname(rows[0][4]) + "/..") for n in names
@@ -80,7 +81,7 @@ def test_seed_is_two_linked_documents_with_aligned_sentences(small_index):
         assert all("Lavrov" in (d["speaker"] or "") for d in docs)
         link = gen.db.execute("SELECT * FROM versions WHERE doc_a = ? AND doc_b = ?", (docs[0]["id"], docs[1]["id"])).fetchone()
         assert link is not None
-        en = gen.doc_text(docs[0]["id"])
+        en = gen.document_text(docs[0]["id"])
         row = gen.db.execute(
             'SELECT a.start, a."end", b.start, b."end" FROM sentence_versions v JOIN sentences a ON a.id = v.sent_a '
             "JOIN sentences b ON b.id = v.sent_b WHERE a.doc_id = ? AND b.doc_id = ?",

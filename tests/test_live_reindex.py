@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from bot.engine import Engine
+from bot.answer import Engine
 from index.errors import IndexMissing
 from index.indexer import run_index
 from index.store import current_name, open_current
@@ -55,7 +55,7 @@ def index_state(index_dir: Path) -> dict:
     try:
         files = {r[0]: r[1] for r in gen.db.execute("SELECT source, duplicate_of FROM files")}
         passages = sorted(
-            (os.path.basename(src), ordinal, gen.doc_text(doc_id)[s:e])
+            (os.path.basename(src), ordinal, gen.document_text(doc_id)[s:e])
             for src, ordinal, doc_id, s, e in gen.db.execute(
                 'SELECT f.source, d.ordinal, d.id, p.start, p."end" FROM passages p '
                 "JOIN documents d ON d.id = p.doc_id JOIN files f ON f.id = d.file_id"))
@@ -81,7 +81,7 @@ def a_sentence(index_dir: Path, source: Path) -> str:
         rows = gen.db.execute('SELECT s.doc_id, s.start, s."end" FROM sentences s JOIN documents d ON d.id = s.doc_id '
                               "JOIN files f ON f.id = d.file_id WHERE f.source = ?", (str(source),)).fetchall()
         doc_id, s, e = max(rows, key=lambda r: r[2] - r[1])
-        return gen.doc_text(doc_id)[s:e]
+        return gen.document_text(doc_id)[s:e]
     finally:
         gen.close()
 

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[2]
 
 
 def gold_spans(item: dict, corpus: Path) -> list[tuple[str, int, int]]:
@@ -50,11 +48,13 @@ def evaluate(engine, items: list[dict], corpus: Path) -> dict:
         quotes = answer["quotes"]
         row = {"id": item["id"], "kind": item["kind"], "lang": item["lang"], "found": answer["found"],
                "detected": answer["language"], "ms": ms, "n_quotes": len(quotes),
-               "verbatim": [verbatim(q) for q in quotes]}
+               "verbatim": [verbatim(q) for q in quotes], "chars3": sum(len(q["text"]) for q in quotes[:3])}
         if item["kind"] != "unanswerable":
             spans = gold_spans(item, corpus)
             ranks = [i for i, q in enumerate(quotes) if overlaps(q, spans)]
             row["rank"] = ranks[0] + 1 if ranks else None
+            files = {s for s, _, _ in spans}
+            row["doc_hit3"] = any(str(Path(q["source"]).resolve()) in files for q in quotes[:3])
             row["lang_match"] = bool(quotes) and quotes[0]["language"] == item.get("quote_lang")
             if item.get("speaker"):
                 hit = quotes[ranks[0]] if ranks else (quotes[0] if quotes else None)
@@ -81,6 +81,8 @@ def summarise(rows: list[dict]) -> dict:
         if ans:
             g["hit@1"] = sum(1 for r in ans if r["rank"] == 1) / len(ans)
             g["hit@3"] = sum(1 for r in ans if r["rank"] and r["rank"] <= 3) / len(ans)
+            g["doc_hit@3"] = sum(1 for r in ans if r["doc_hit3"]) / len(ans)
+            g["chars_top3"] = sum(r["chars3"] for r in ans) / len(ans)
             g["mrr"] = sum(1 / r["rank"] for r in ans if r["rank"]) / len(ans)
             g["language_match"] = sum(1 for r in ans if r["lang_match"]) / len(ans)
             sp = [r for r in ans if "speaker_match" in r]
@@ -103,7 +105,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, help="folder the gold sources are relative to (default: beside the questions)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-out" / "eval.json")
     args = ap.parse_args()
-    from bot.engine import Engine
+    from bot.answer import Engine
 
     items = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
     corpus = args.corpus or (args.questions.parent / "corpus")
@@ -111,8 +113,8 @@ def main() -> None:
     result = evaluate(engine, items, corpus)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1))
-    keys = ["n", "hit@1", "hit@3", "mrr", "language_match", "speaker_match", "verbatim_rate",
-            "abstention_precision", "abstention_recall", "latency_ms_p50"]
+    keys = ["n", "hit@1", "hit@3", "doc_hit@3", "mrr", "language_match", "speaker_match", "verbatim_rate",
+            "abstention_precision", "abstention_recall", "chars_top3", "latency_ms_p50"]
     print("group".ljust(26) + "".join(k[:10].rjust(11) for k in keys))
     for name, g in result["groups"].items():
         cells = []

@@ -6,7 +6,7 @@ question turns on ("Fukushima", "Svalbard", "FIFA") appears nowhere in the passa
 compared across scripts and spellings (Лавров / Lawrow / Lavrov) through a transliterated, phonetic
 key, then, for names still missing, through the embedding model (Moskau ~ Moscow, Schweizer ~ Swiss).
 
-Calibrated on ../shared/dev-questions.jsonl (scripts/eval): see ENTITY_MIN_COSINE.
+How close a translated name must be: `AnswerSettings.entity_min_cosine` (index/settings.py).
 """
 from __future__ import annotations
 
@@ -15,9 +15,6 @@ import re
 from anyascii import anyascii
 from rapidfuzz import fuzz
 
-# A name missing by spelling still counts as present when the model puts it this close to a
-# capitalised word of the passages (dev set: translations of names 0.937-0.963; unrelated 0.85-0.925).
-ENTITY_MIN_COSINE = 0.93
 _TOKEN = re.compile(r"\w[\w-]*")
 _CAPITALISED_PAIR = re.compile(r"(?=\b([A-ZÀ-ÞА-ЯЁ][\w-]{2,})[ \t]+([A-ZÀ-ÞА-ЯЁ][\w-]{2,})\b)")
 # English, German and Swedish spellings of one (often Russian) name: Sacharowa / Zakharova,

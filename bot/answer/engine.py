@@ -1,0 +1,112 @@
+"""The answering engine: questions in, verified verbatim quotes with citations out.
+
+It loads the embedding model once, answers each question from the live index generation (a new
+generation is picked up at the next question; questions in flight finish on theirs), and never lets
+a quote out that is not an exact slice of the stored source text. The work is done by small parts:
+
+    asked.py      the question's language          retrieve.py  candidate passages
+    rank.py       ordering and "is it on record"   assemble.py  quotes from ranked passages
+    lookup.py     exact-quote lookup                quotes.py    slicing and verification
+    live.py       the live generation (hot swap)    vectors.py   question-time embeddings and caches
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from index.embedder import Embedder, SharedEmbedder, load_embedder
+from index.errors import ModelMismatch
+from index.settings import IndexSettings, get_settings
+from index.store import open_backend
+from index.textnorm import normalize
+
+from ..answer_types import Answer
+from ..compose import compose
+from ..question import clean
+from .asked import Asked, question_language
+from .assemble import QuoteAssembler
+from .live import LiveIndex
+from .lookup import lookup
+from .rank import Ranker, RuleRanker
+from .retrieve import SpeakerNames, retrieve
+from .vectors import QuestionVectors
+
+
+class Engine:
+    """Implements bot.answer_types.Answerer over an index."""
+
+    def __init__(self, settings: IndexSettings, embedder: Embedder | None = None, ranker: Ranker | None = None):
+        self.settings = settings
+        self.tuning = settings.answers
+        self.index_dir = settings.index_dir
+        inner = embedder or load_embedder(settings)
+        # one model for the engine and any indexer in this process (index.updates): thread-safe
+        self.embedder = inner if isinstance(inner, SharedEmbedder) else SharedEmbedder(inner)
+        self.live = LiveIndex(open_backend(settings.index_dir))
+        self.vectors = QuestionVectors(self.embedder)
+        self.speakers = SpeakerNames()
+        self.ranker: Ranker = ranker or RuleRanker(self.tuning, self.vectors, settings.languages)
+        self.assembler = QuoteAssembler(self.tuning, self.vectors)
+
+    @classmethod
+    def open(cls, index_dir: Path | None = None, settings: IndexSettings | None = None,
+             embedder: Embedder | None = None) -> "Engine":
+        """An engine over an existing index; raises IndexMissing or ModelMismatch now, not at the first question."""
+        settings = settings or get_settings()
+        if index_dir is not None:
+            settings = settings.model_copy(update={"index": Path(index_dir)})
+        engine = cls(settings, embedder)
+        with engine.live.reader() as store:
+            found = store.identity()
+            if found is not None and found.model != engine.embedder.name:
+                raise ModelMismatch(
+                    f"the index at {engine.index_dir} was built with {found.model!r}, "
+                    f"but the model in use is {engine.embedder.name!r}: set ONRECORD_MODEL to the index's model "
+                    "or rebuild the index."
+                )
+        return engine
+
+    @property
+    def generation_name(self) -> str | None:
+        return self.live.name
+
+    def passage_count(self) -> int:
+        with self.live.reader() as store:
+            return store.passage_count()
+
+    def close(self) -> None:
+        self.live.close()
+
+    def _asked(self, raw: str, lang_hint: str | None):
+        q = clean(raw)
+        t = self.tuning
+        if q.empty:
+            lang = lang_hint or t.fallback_language
+        else:
+            lang = question_language(q.text, lang_hint, self.settings.languages, t.fallback_language)
+        notes = [("truncated", {"n": q.truncated_at})] if q.truncated_at else []
+        return q, lang, notes
+
+    def ask(self, question: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer:
+        q, lang, notes = self._asked(question, lang_hint)
+        if q.empty:
+            return compose(question, lang, [], kind="empty", notes=notes)
+        asked = Asked(q.text, lang, self.vectors.query(q.text))
+        with self.live.reader() as store:
+            hits = retrieve(store, asked, self.tuning, self.speakers)
+            ranking = self.ranker.rank(store, asked, hits)
+            if not ranking.answerable:
+                return compose(question, lang, [], kind="ask", notes=notes)
+            quotes = self.assembler.quotes(store, asked, ranking.hits, want=offset + limit + 1)
+        more = len(quotes) > offset + limit
+        return compose(question, lang, quotes[offset : offset + limit], kind="ask", notes=notes, more=more)
+
+    def quote(self, fragment: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer:
+        q, lang, notes = self._asked(fragment, lang_hint)
+        if q.empty:
+            return compose(fragment, lang, [], kind="empty", notes=notes)
+        target = normalize(q.text)
+        qvec = self.vectors.query(q.text)
+        with self.live.reader() as store:
+            quotes = lookup(store, target, qvec, lang, self.tuning.quote_min_score, want=offset + limit + 1)
+        more = len(quotes) > offset + limit
+        return compose(fragment, lang, quotes[offset : offset + limit], kind="quote", notes=notes, more=more)

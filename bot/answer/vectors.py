@@ -1,0 +1,46 @@
+"""Embeddings the answering engine needs at question time, with the caches that keep them cheap:
+the question, single words and names (for the names check), and sentences (for choosing what to
+quote), each sentence embedded once per generation."""
+from __future__ import annotations
+
+import numpy as np
+
+from index.embedder import Embedder
+from index.store import SentenceRecord, StoreReader
+
+MAX_WORDS = 200_000
+MAX_SENTENCES = 100_000
+
+
+class QuestionVectors:
+    def __init__(self, embedder: Embedder):
+        self.embedder = embedder  # thread-safe (index.embedder.SharedEmbedder)
+        self._words: dict[str, np.ndarray] = {}
+        self._sentences: dict[str, dict[int, np.ndarray]] = {}
+
+    def query(self, text: str) -> np.ndarray:
+        return self.embedder.embed_queries([text])[0]
+
+    def words(self, words: list[str]) -> np.ndarray:
+        """Embeddings of single words and names, kept for later questions (names recur)."""
+        todo = [w for w in dict.fromkeys(words) if w not in self._words]
+        if todo:
+            if len(self._words) > MAX_WORDS:
+                self._words.clear()
+            self._words.update(zip(todo, self.embedder.embed_passages(todo)))
+        return np.stack([self._words[w] for w in words])
+
+    def sentences(self, store: StoreReader, sents: list[SentenceRecord]) -> np.ndarray:
+        """Sentence embeddings, computed on first use and kept (bounded) for later questions."""
+        cache = self._sentences.setdefault(store.name, {})
+        if len(self._sentences) > 2:  # keep only the live generations' caches
+            for name in list(self._sentences)[:-2]:
+                self._sentences.pop(name, None)
+        todo = [s for s in sents if s.id not in cache]
+        if todo:
+            if len(cache) > MAX_SENTENCES:
+                cache.clear()
+            texts = [store.document_text(s.doc_id)[s.start : s.end] for s in todo]
+            for s, v in zip(todo, self.embedder.embed_passages(texts)):
+                cache[s.id] = v
+        return np.stack([cache[s.id] for s in sents])

@@ -1,0 +1,1 @@
+"""Measuring answers against questions with gold quotes (scripts/eval)."""

@@ -1,0 +1,199 @@
+"""The store interface: what the rest of On Record may ask of an index, whatever holds it.
+
+An index is a sequence of *generations*: complete, immutable-once-published snapshots. A reader
+works on one generation for the length of a question; a writer builds the next one and publishes it
+in one step. `index/store/sqlite.py` (SQLite + FTS5 + FAISS) is the reference backend; another
+backend implements the same three protocols and passes the same tests (tests/store/).
+
+Nothing outside this package writes SQL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ModelMismatch
+
+
+@dataclass(frozen=True)
+class IndexIdentity:
+    """What must match for vectors to be comparable: the model and the chunking."""
+
+    model: str
+    dimension: int
+    chunker: str
+
+    def check(self, other: "IndexIdentity", where: str) -> None:
+        if self != other:
+            raise ModelMismatch(
+                f"the index at {where} was built with model {other.model!r} (dimension {other.dimension}, "
+                f"chunker {other.chunker}), not {self.model!r} (dimension {self.dimension}, chunker {self.chunker}). "
+                f"Rebuild it: delete {where} (or pass another --index) and run `onrecord index` again, "
+                "or set ONRECORD_MODEL back to the model that built it."
+            )
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    source: str  # path as indexed (absolute)
+    sha256: str
+    size: int
+    mtime: float
+    duplicate_of: str | None = None  # same content already indexed under this source
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    id: int
+    source: str
+    ordinal: int  # position in its file
+    title: str | None
+    speaker: str | None
+    date: str | None
+    language: str | None
+    url: str | None
+    kind: str
+    start: int  # bounds of the document inside its text
+    end: int
+
+
+@dataclass(frozen=True)
+class PassageRecord:
+    id: int  # also the vector's id
+    doc_id: int
+    start: int
+    end: int
+    speaker: str | None
+    paragraph: int
+    time: float | None
+    context: str | None
+    spoken_language: str | None  # when the words were spoken in another language than the text's
+    role: str | None  # what the record calls the speaker (office, party, group)
+
+
+@dataclass(frozen=True)
+class SentenceRecord:
+    id: int
+    passage_id: int
+    doc_id: int
+    start: int
+    end: int
+    paragraph: int
+    speaker: str | None
+    time: float | None
+    norm: str  # normalised text, for exact and fuzzy quote lookup
+
+
+@dataclass(frozen=True)
+class NewPassage:
+    """A passage to write: offsets into its document's text, and the terms full-text search indexes."""
+
+    start: int
+    end: int
+    speaker: str | None
+    paragraph: int
+    time: float | None
+    context: str | None
+    spoken_language: str | None
+    role: str | None
+    terms: str  # space-separated stems (body, speaker, role, spoken language's name)
+    sentences: tuple["NewSentence", ...]
+
+
+@dataclass(frozen=True)
+class NewSentence:
+    start: int
+    end: int
+    paragraph: int
+    speaker: str | None
+    time: float | None
+    norm: str
+
+
+@runtime_checkable
+class StoreReader(Protocol):
+    """One published generation, read-only."""
+
+    name: str
+
+    def close(self) -> None: ...
+
+    # -- what the generation is --------------------------------------------------------------
+    def identity(self) -> IndexIdentity | None: ...
+    def counts(self) -> dict[str, int]: ...  # files, documents, passages
+    def passage_count(self) -> int: ...
+
+    # -- records -------------------------------------------------------------------------------
+    def document(self, doc_id: int) -> DocumentRecord | None: ...
+    def document_text(self, doc_id: int) -> str: ...  # the text the document's offsets index
+    def documents(self, limit: int = 100, after: int = 0) -> list[DocumentRecord]: ...  # by id
+    def passage(self, passage_id: int) -> PassageRecord | None: ...
+    def passages(self, ids: Iterable[int]) -> dict[int, PassageRecord]: ...
+    def passage_terms(self, passage_id: int) -> set[str]: ...  # the full-text terms of a passage
+    def passage_language(self, passage_id: int) -> str | None: ...
+    def passage_languages(self, ids: Iterable[int]) -> dict[int, str | None]: ...
+    def speakers(self) -> list[str]: ...  # distinct passage speakers
+    def sentences_of_passage(self, passage_id: int) -> list[SentenceRecord]: ...
+    def sentences_of_document(self, doc_id: int, start: int = 0, end: int | None = None,
+                              contained: bool = False) -> list[SentenceRecord]: ...
+    def sentences(self, ids: Iterable[int]) -> list[SentenceRecord]: ...  # ordered by document, start
+    def next_sentence(self, sentence: SentenceRecord) -> SentenceRecord | None: ...  # same paragraph
+    def aligned_sentences(self, sentence_ids: Iterable[int]) -> list[SentenceRecord]: ...  # other languages
+    def versions(self, doc_id: int) -> list[int]: ...  # the same statement in other languages
+    def earlier_in_file(self, doc_id: int, others: Iterable[int]) -> int | None: ...
+
+    # -- search ----------------------------------------------------------------------------------
+    def term_document_frequency(self, terms: Iterable[str]) -> dict[str, int]: ...  # passages holding each
+    def search_vectors(self, query: np.ndarray, k: int, speakers: Iterable[str] | None = None
+                       ) -> list[tuple[int, float]]: ...  # (passage id, inner product), best first
+    def search_passage_terms(self, terms: list[str], language: str | None, k: int
+                             ) -> list[tuple[int, float]]: ...  # BM25, best first (higher is better)
+    def search_sentence_phrase(self, phrase: str, k: int) -> list[int]: ...  # sentence ids
+    def search_sentence_terms(self, terms: list[str], k: int) -> list[int]: ...  # sentence ids, best first
+
+
+@runtime_checkable
+class StoreWriter(Protocol):
+    """The one writer of an index: builds the next generation from the live one, then publishes it."""
+
+    identity: IndexIdentity
+
+    def files(self) -> dict[str, FileRecord]: ...
+    def duplicates_of(self, source: str) -> list[str]: ...
+    def add_file(self, record: FileRecord) -> int: ...  # returns the file id
+    def forget_file(self, source: str) -> None: ...  # drop a file's record (a duplicate holds no documents)
+    def remove_file(self, source: str) -> int: ...  # drop a file with its documents; returns documents removed
+    def add_document(self, file_id: int, ordinal: int, text: str, start: int, end: int, title: str | None,
+                     speaker: str | None, date: str | None, language: str | None, url: str | None,
+                     kind: str) -> int: ...
+    def add_passages(self, doc_id: int, passages: list[NewPassage]) -> list[int]: ...  # passage ids
+    def add_vectors(self, ids: list[int], vectors: np.ndarray) -> None: ...
+    def vector_count(self) -> int: ...
+    def counts(self) -> dict[str, int]: ...
+    # versions of one statement in other languages
+    def document(self, doc_id: int) -> DocumentRecord | None: ...
+    def documents_of_file(self, source: str) -> list[DocumentRecord]: ...
+    def documents_named(self, file_name: str) -> list[DocumentRecord]: ...  # files of that base name
+    def document_sentences(self, doc_id: int) -> list[tuple[int, str]]: ...  # (sentence id, text)
+    def has_version(self, doc_a: int, doc_b: int) -> bool: ...
+    def link_versions(self, doc_a: int, doc_b: int, method: str, score: float,
+                      sentence_pairs: list[tuple[int, int, float]]) -> None: ...
+    # publish
+    def commit(self) -> str: ...  # returns the new generation's name
+    def abort(self) -> None: ...
+
+
+@runtime_checkable
+class IndexBackend(Protocol):
+    """Where an index lives: which generation is live, a reader of it, the writer of the next."""
+
+    location: str  # shown in messages: a folder, a database URL without its password
+
+    def current(self) -> str | None: ...  # the live generation's name, None when nothing is published
+    def open_reader(self) -> StoreReader: ...  # raises IndexMissing with how to build one
+    def open_writer(self, identity: IndexIdentity, wait: float = 0) -> StoreWriter: ...  # raises IndexLocked
+
+
+Languages = Mapping[int, str | None]

@@ -1,0 +1,240 @@
+"""The store interface, written once, run over every backend (tests/store/conftest.py)."""
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+import pytest
+
+from index.errors import IndexLocked, IndexMissing, ModelMismatch
+from index.store import (
+    FileRecord,
+    IndexBackend,
+    IndexIdentity,
+    NewPassage,
+    NewSentence,
+    StoreReader,
+    StoreWriter,
+)
+from index.textnorm import normalize, stems
+
+# Real statements (the seed's English and Swedish versions, a Bundestag line), written as one file
+# of two documents plus one more file.
+EN = ("Sergey Lavrov said the ceasefire proposal was not serious. "
+      "He added that history is a strict lady and does not forgive.")
+SV = ("Sergej Lavrov sa att förslaget om vapenvila inte var seriöst. "
+      "Han tillade att historien är en sträng dam som inte förlåter.")
+DE = "Die Bundesregierung hält an ihrem Ziel fest, die Ausgaben für Bildung und Forschung zu erhöhen."
+
+
+def _sentences(text: str, base: int, speaker: str | None):
+    return tuple(NewSentence(base + m.start(), base + m.end(), 1, speaker, None, normalize(m.group()))
+                 for m in re.finditer(r"\S[^.]*\.", text))
+
+
+def _passage(text: str, base: int, lang: str, speaker: str) -> NewPassage:
+    return NewPassage(base, base + len(text), speaker, 1, None, None, None, None,
+                      " ".join(stems(text, lang)), _sentences(text, base, speaker))
+
+
+@pytest.fixture
+def identity(embedder):
+    return IndexIdentity(embedder.name, embedder.dimension, "test-chunker")
+
+
+@pytest.fixture
+def built(make_backend, embedder, identity, tmp_path):
+    """A published generation: statement.txt (English then Swedish) and speech.txt (German)."""
+    backend = make_backend()
+    assert isinstance(backend, IndexBackend)
+    w = backend.open_writer(identity)
+    assert isinstance(w, StoreWriter)
+    both = EN + "\n\n" + SV
+    statement = str(tmp_path / "statement.txt")
+    speech = str(tmp_path / "speech.txt")
+    f1 = w.add_file(FileRecord(statement, "a" * 64, len(both), 1.0))
+    en = w.add_document(f1, 0, both, 0, len(EN), "Interview", "Sergey Lavrov", "2024-12-25", "en", None, "text")
+    sv = w.add_document(f1, 1, both, len(EN) + 2, len(both), "Intervju", "Sergej Lavrov", "2024-12-25", "sv",
+                        None, "text")
+    f2 = w.add_file(FileRecord(speech, "b" * 64, len(DE), 2.0))
+    de = w.add_document(f2, 0, DE, 0, len(DE), "Rede", "Anja Karliczek", "2020-02-13", "de", None, "text")
+    ids = w.add_passages(en, [_passage(EN, 0, "en", "Sergey Lavrov")])
+    ids += w.add_passages(sv, [_passage(SV, len(EN) + 2, "sv", "Sergej Lavrov")])
+    ids += w.add_passages(de, [_passage(DE, 0, "de", "Anja Karliczek")])
+    w.add_vectors(ids, embedder.embed_passages([EN, SV, DE]))
+    en_s = [s for s, _ in w.document_sentences(en)]
+    sv_s = [s for s, _ in w.document_sentences(sv)]
+    w.link_versions(en, sv, "same file", 1.0, list(zip(en_s, sv_s, [0.9, 0.9])))
+    assert w.vector_count() == 3 and w.counts() == {"files": 2, "documents": 3, "passages": 3}
+    name = w.commit()
+    return backend, name, {"en": en, "sv": sv, "de": de, "passages": ids, "statement": statement, "speech": speech}
+
+
+def test_nothing_published_is_index_missing(make_backend):
+    backend = make_backend("empty")
+    assert backend.current() is None
+    with pytest.raises(IndexMissing, match="onrecord index"):
+        backend.open_reader()
+
+
+def test_records_read_back_exactly(built, identity):
+    backend, name, ids = built
+    assert backend.current() == name
+    r = backend.open_reader()
+    try:
+        assert isinstance(r, StoreReader)
+        assert r.name == name and r.identity() == identity
+        assert r.counts() == {"files": 2, "documents": 3, "passages": 3} and r.passage_count() == 3
+        doc = r.document(ids["sv"])
+        assert (doc.source, doc.ordinal, doc.language, doc.speaker, doc.title) == (
+            ids["statement"], 1, "sv", "Sergej Lavrov", "Intervju")
+        assert r.document_text(ids["sv"])[doc.start : doc.end] == SV
+        assert [d.id for d in r.documents(limit=10)] == sorted([ids["en"], ids["sv"], ids["de"]])
+        assert [d.id for d in r.documents(limit=10, after=ids["en"])] == sorted([ids["sv"], ids["de"]])
+        p = r.passage(ids["passages"][2])
+        assert r.document_text(p.doc_id)[p.start : p.end] == DE and p.speaker == "Anja Karliczek"
+        assert set(r.passages(ids["passages"])) == set(ids["passages"])
+        assert r.passage_language(ids["passages"][1]) == "sv"
+        assert "bundesregier" in " ".join(r.passage_terms(ids["passages"][2]))
+        assert sorted(r.speakers()) == ["Anja Karliczek", "Sergej Lavrov", "Sergey Lavrov"]
+        sents = r.sentences_of_passage(ids["passages"][0])
+        text = r.document_text(ids["en"])
+        assert [text[s.start : s.end] for s in sents] == [
+            "Sergey Lavrov said the ceasefire proposal was not serious.",
+            "He added that history is a strict lady and does not forgive."]
+        assert r.next_sentence(sents[0]) == sents[1] and r.next_sentence(sents[1]) is None
+        assert r.sentences([sents[1].id, sents[0].id]) == sents
+        assert r.sentences_of_document(ids["en"], sents[1].start, sents[1].end) == [sents[1]]
+        assert r.sentences_of_document(ids["en"], 0, sents[1].end - 1, contained=True) == [sents[0]]
+    finally:
+        r.close()
+
+
+def test_versions_and_aligned_sentences(built):
+    backend, _, ids = built
+    r = backend.open_reader()
+    try:
+        assert r.versions(ids["en"]) == [ids["sv"]] and r.versions(ids["de"]) == []
+        en_first = r.sentences_of_passage(ids["passages"][0])[0]
+        aligned = r.aligned_sentences([en_first.id])
+        assert [r.document_text(s.doc_id)[s.start : s.end] for s in aligned] == [
+            "Sergej Lavrov sa att förslaget om vapenvila inte var seriöst."]
+        assert r.earlier_in_file(ids["sv"], [ids["en"]]) == ids["en"]
+        assert r.earlier_in_file(ids["en"], [ids["sv"]]) is None
+    finally:
+        r.close()
+
+
+def test_vector_search_equals_exact_search(built, embedder):
+    """As faiss's contrib tests do: the store's search against brute force over the same real vectors."""
+    backend, _, ids = built
+    texts = [EN, SV, DE]
+    vecs = embedder.embed_passages(texts)
+    r = backend.open_reader()
+    try:
+        for question in ("What did Lavrov say about a ceasefire?", "Forschung und Bildung", "vapenvila"):
+            q = embedder.embed_queries([question])[0]
+            exact = sorted(zip(ids["passages"], (vecs @ q).tolist()), key=lambda t: -t[1])
+            found = r.search_vectors(q, 3)
+            assert [i for i, _ in found] == [i for i, _ in exact]
+            assert np.allclose([s for _, s in found], [s for _, s in exact], atol=1e-3)
+        q = embedder.embed_queries(["What did Lavrov say about a ceasefire?"])[0]
+        only = r.search_vectors(q, 5, speakers=["Anja Karliczek", "Sergej Lavrov"])
+        assert [i for i, _ in only] == [i for i, _ in sorted(
+            [(ids["passages"][1], float(vecs[1] @ q)), (ids["passages"][2], float(vecs[2] @ q))],
+            key=lambda t: -t[1])]
+        assert r.search_vectors(q, 5, speakers=["Nobody"]) == [] and r.search_vectors(q, 5, speakers=[]) == []
+    finally:
+        r.close()
+
+
+def test_full_text_search(built):
+    backend, _, ids = built
+    r = backend.open_reader()
+    try:
+        en_hits = r.search_passage_terms(stems("ceasefire proposal", "en"), "en", 5)
+        assert [i for i, _ in en_hits] == [ids["passages"][0]]
+        assert r.search_passage_terms(stems("ceasefire proposal", "en"), "sv", 5) == []
+        assert r.search_passage_terms(['"; DROP TABLE passages; --', "x"], None, 5) == []  # no syntax leaks
+        df = r.term_document_frequency(stems("Lavrov Forschung", "en") + ["nothingatall"])
+        assert df["nothingatall"] == 0 and max(df.values()) >= 1
+        phrase = r.search_sentence_phrase(normalize("history is a strict lady"), 5)
+        assert len(phrase) == 1 and r.sentences(phrase)[0].doc_id == ids["en"]
+        assert r.search_sentence_phrase('"', 5) == []
+        loose = r.search_sentence_terms(normalize("strict lady forgive").split(), 5)
+        assert r.sentences(loose[:1])[0].doc_id == ids["en"]
+    finally:
+        r.close()
+
+
+def test_a_reader_keeps_its_generation_while_the_next_is_written(built, identity, embedder):
+    backend, name, ids = built
+    before = backend.open_reader()
+    try:
+        w = backend.open_writer(identity)
+        assert set(w.files()) == {ids["statement"], ids["speech"]}
+        assert w.remove_file(ids["speech"]) == 1
+        assert w.vector_count() == 2
+        new = w.commit()
+        assert new != name and backend.current() == new
+        assert before.counts()["documents"] == 3 and before.document(ids["de"]) is not None
+        after = backend.open_reader()
+        try:
+            assert after.counts() == {"files": 1, "documents": 2, "passages": 2}
+            assert after.document(ids["de"]) is None
+            q = embedder.embed_queries(["Bildung und Forschung"])[0]
+            assert ids["passages"][2] not in [i for i, _ in after.search_vectors(q, 5)]
+        finally:
+            after.close()
+    finally:
+        before.close()
+
+
+def test_an_aborted_write_publishes_nothing(built, identity):
+    backend, name, ids = built
+    w = backend.open_writer(identity)
+    w.remove_file(ids["statement"])
+    w.abort()
+    assert backend.current() == name
+    r = backend.open_reader()
+    try:
+        assert r.counts()["documents"] == 3
+    finally:
+        r.close()
+
+
+def test_duplicates_are_recorded_and_forgotten(built, identity, tmp_path):
+    backend, _, ids = built
+    w = backend.open_writer(identity)
+    copy = str(tmp_path / "copy-of-speech.txt")
+    w.add_file(FileRecord(copy, "b" * 64, len(DE), 3.0, duplicate_of=ids["speech"]))
+    assert w.duplicates_of(ids["speech"]) == [copy] and w.files()[copy].duplicate_of == ids["speech"]
+    w.forget_file(copy)
+    assert copy not in w.files()
+    assert [d.source for d in w.documents_named("speech.txt")] == [ids["speech"]]
+    assert [d.language for d in w.documents_of_file(ids["statement"])] == ["en", "sv"]
+    w.abort()
+
+
+def test_one_writer_at_a_time(built, identity):
+    backend, _, _ = built
+    first = backend.open_writer(identity)
+    try:
+        with pytest.raises(IndexLocked):
+            backend.open_writer(identity)
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("w", backend.open_writer(identity, wait=30)))
+        t.start()
+        first.abort()
+        t.join(30)
+        assert "w" in result
+        result["w"].abort()
+    finally:
+        first.abort()
+
+
+def test_another_model_is_refused(built, identity):
+    backend, _, _ = built
+    with pytest.raises(ModelMismatch, match="Rebuild"):
+        backend.open_writer(IndexIdentity("another-model", identity.dimension, identity.chunker))
