@@ -74,6 +74,12 @@ def _outside(what: str) -> str:
             "to instead, or allow it with the follow_symlinks setting, ONRECORD_FOLLOW_SYMLINKS)")
 
 
+def confines(paths: list[Path]) -> list[str]:
+    """The real folders indexing `paths` stays inside: each folder given, and for a file given (or a
+    path given that is itself a symbolic link) its own folder."""
+    return [os.path.realpath(p if p.is_dir() and not p.is_symlink() else p.parent) for p in map(Path, paths)]
+
+
 def discover(paths: list[Path], follow_symlinks: bool = False) -> Iterator[tuple[Path, Path, str | None]]:
     """Transcript files under `paths`: (file, the root it was found under, None or why it is skipped).
 
@@ -86,7 +92,7 @@ def discover(paths: list[Path], follow_symlinks: bool = False) -> Iterator[tuple
     README/LICENSE files and suffixes no registered format reads are not transcripts.
     """
     given = [Path(p) for p in paths]
-    bounds = [os.path.realpath(p if p.is_dir() and not p.is_symlink() else p.parent) for p in given]
+    bounds = confines(given)
 
     def inside(path: Path) -> bool:
         real = os.path.realpath(path)
@@ -232,6 +238,7 @@ def run_index(
                 if not os.path.exists(source):
                     forget(source)
                     summary.removed += 1
+        confined = None if settings.follow_symlinks else confines(paths)
         for path, root, problem in itertools.chain(discover([Path(p) for p in paths], settings.follow_symlinks),
                                                    orphaned()):
             source = os.path.abspath(path)
@@ -248,7 +255,8 @@ def run_index(
                 st = path.stat()
                 if st.st_size > max_bytes:
                     raise SkipFile(f"too large ({st.st_size / 2**20:.0f} MB; the limit is {settings.max_file_mb} MB)")
-                data = read_bytes(path, max_bytes, allow_empty=True)  # read once: hashed and parsed
+                data = read_bytes(path, max_bytes, allow_empty=True,  # read once: hashed and parsed
+                                  within=None if confined is None else confined + [os.path.realpath(root)])
                 sha = hashlib.sha256(data).hexdigest()
             except FileNotFoundError:
                 summary.skipped.append((source, "vanished while indexing"))

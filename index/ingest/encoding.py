@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import codecs
 import errno
+import os
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import SkipFile
 
@@ -52,11 +54,26 @@ def stat_checked(path: Path, max_bytes: int, allow_empty: bool = False) -> int:
     return st.st_size
 
 
-def read_bytes(path: Path, max_bytes: int, allow_empty: bool = False) -> bytes:
+def _opened_inside(fd: int, within: Sequence[str]) -> bool:
+    """Whether the file open as `fd` really lies inside one of the folders `within` (real paths):
+    asked of the open file itself, so a path swapped for a symbolic link after it was checked is seen."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc: discovery's own check of the path stands
+        return True
+    return any(real == b or real.startswith(b.rstrip(os.sep) + os.sep) for b in within)
+
+
+def read_bytes(path: Path, max_bytes: int, allow_empty: bool = False, within: Sequence[str] | None = None) -> bytes:
     """The content of a regular file of at most `max_bytes`, read once; SkipFile otherwise (and when
-    empty, unless `allow_empty`: the indexer hashes empty files too, parsing then refuses them)."""
+    empty, unless `allow_empty`: the indexer hashes empty files too, parsing then refuses them).
+    With `within` (real folder paths), a file that turns out to lie elsewhere once open (a symbolic
+    link put in its place) is not read."""
     stat_checked(path, max_bytes, allow_empty)
     with _as_skip(), open(path, "rb") as fh:
+        if within is not None and not _opened_inside(fh.fileno(), within):
+            raise SkipFile("symbolic link to a file outside the folders being indexed, put in place while "
+                           "indexing: not followed")
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew between stat and read
         raise SkipFile(f"too large (over {_mb(max_bytes)})")

@@ -96,6 +96,27 @@ def test_symlinks_leading_out_of_the_folders_given_are_skipped_with_a_reason(tmp
     assert _all_text(settings.index_dir).count(SECRET) == 2
 
 
+def test_a_file_swapped_for_a_link_leading_out_after_discovery_is_not_read(tmp_path, embedder, settings_for):
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "secret.txt").write_text(f"Memo\n\n{SECRET}\n", encoding="utf-8")
+    root = tmp_path / "transcripts"
+    root.mkdir()
+    (root / "a.txt").write_text(STATEMENT, encoding="utf-8")
+    swapped = root / "b.txt"
+    swapped.write_text(STATEMENT.replace("next week", "next month"), encoding="utf-8")
+
+    def swap(source: str) -> None:  # called once discovery has passed the file, before it is read
+        if source == str(swapped):
+            swapped.unlink()
+            os.symlink(private / "secret.txt", swapped)
+
+    settings = settings_for(tmp_path / "index")
+    summary = run_index([root], settings, embedder=embedder, progress=False, on_file=swap)
+    assert "outside" in dict(summary.skipped).get(str(swapped), ""), summary.skipped
+    assert summary.added == 1 and SECRET not in _all_text(settings.index_dir)
+
+
 # -- row 5 ----------------------------------------------------------------------------------------
 
 
