@@ -121,8 +121,8 @@ class OnRecordBot:
                 with self._pending_lock:
                     self.pending.discard(fut)
 
-        fut = self.jobs.submit(run)
-        with self._pending_lock:
+        with self._pending_lock:  # added before `run` can end (its `finally` takes the same lock)
+            fut = self.jobs.submit(run)
             self.pending.add(fut)
         return fut
 

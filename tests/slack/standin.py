@@ -112,6 +112,9 @@ class SlackStandIn:
             request_queue_size = 512  # like Slack, never refuse a burst (the default backlog is 5)
             daemon_threads = True
 
+            def handle_error(self, request, client_address):  # the bot hung up mid-download (a refused file)
+                pass
+
         self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
