@@ -165,3 +165,32 @@ def test_reindex_summary_names_files_not_server_paths_and_is_private(http_bot, s
     for c in said:
         assert str(folder) not in json.dumps(c.args, ensure_ascii=False)
         assert str(answerer.index_dir) not in json.dumps(c.args, ensure_ascii=False)
+
+
+def test_download_follows_redirects_only_within_slack(standin, corpus):
+    """The one download function: a redirect inside Slack's origin is followed with the token; one that
+    leaves it is refused before any request is made; non-https addresses are refused by default."""
+    from bot.uploads import Refused, download, from_slack, origin
+
+    data = (corpus / UPLOAD).read_bytes()
+    trusted = {origin(standin.api_url)}
+    standin.files["F5"] = ("a.txt", b"")
+    standin.files["F6"] = ("a.txt", data)
+    standin.redirects["F5"] = "/files/F6"  # relative, same origin
+    assert download(f"{standin.base}/files/F5", "xoxb-test", 2**20, trusted=trusted) == data
+    assert [c.token for c in standin.of("files.download")] == ["xoxb-test", "xoxb-test"]
+    other = OtherHost(data)
+    try:
+        standin.redirects["F7"] = f"http://127.0.0.1:{other.port}/x.txt"  # same host, another port: another origin
+        with pytest.raises(Refused):
+            download(f"{standin.base}/files/F7", "xoxb-test", 2**20, trusted=trusted)
+        assert other.requests == []
+    finally:
+        other.close()
+    # production defaults: https on Slack's hosts only
+    assert from_slack("https://files.slack.com/files-pri/T1-F1/x.txt")
+    assert not from_slack("http://files.slack.com/files-pri/T1-F1/x.txt")
+    assert not from_slack("https://files.slack.com.evil.example/x.txt")
+    assert not from_slack("https://evilslack.com/x.txt")
+    assert not from_slack("https://files.slack.com:8443/x.txt")
+    assert not from_slack(standin.base + "/files/F6")  # the stand-in only when the settings point there
