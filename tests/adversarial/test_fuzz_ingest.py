@@ -24,7 +24,7 @@ from index.chunk import MAX_SENTENCE_CHARS, chunk_document
 from index.errors import SkipFile
 from index.ingest import formats, parse_bytes
 
-EXAMPLES = int(os.environ.get("ONRECORD_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("ONRECORD_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("ONRECORD_FUZZ_RANDOM"), database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 LANGUAGES = ["en", "de", "ru"]
