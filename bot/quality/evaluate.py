@@ -98,12 +98,43 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------- the LangChain baseline
+BASELINE_KEYS = ["n", "hit@1", "hit@3", "doc_hit@3", "mrr", "language_match", "chars_top3", "latency_ms_p50"]
+
+
+def evaluate_baseline(items: list[dict], corpus: Path, settings=None, cache_dir: Path | None = None,
+                      paths: list[Path] | None = None) -> dict:
+    """The baseline over `paths` (default: every transcript under `corpus`) with the model `settings`
+    select, scored on `items` by `evaluate` (it never abstains; a quote is a whole chunk)."""
+    from dataclasses import asdict
+
+    from .baseline import BaselineStore
+
+    store = BaselineStore.build(paths or [corpus], settings=settings, cache_dir=cache_dir)
+    result = evaluate(store, items, corpus)
+    return {"rows": result["rows"], "groups": result["groups"], "build": asdict(store.info)}
+
+
+def print_groups(groups: dict, keys: list[str], title: str | None = None) -> None:
+    if title:
+        print(f"\n{title}")
+    print("group".ljust(26) + "".join(k[:10].rjust(11) for k in keys))
+    for name, g in groups.items():
+        cells = []
+        for k in keys:
+            v = g.get(k)
+            cells.append(("-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))).rjust(11))
+        print(name.ljust(26) + "".join(cells))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("questions", type=Path)
     ap.add_argument("--index", type=Path, help="index folder (default: the configured one)")
     ap.add_argument("--corpus", type=Path, help="folder the gold sources are relative to (default: beside the questions)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-out" / "eval.json")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also score the LangChain baseline (same model, same corpus) in this run")
     args = ap.parse_args()
     from bot.answer import Engine
 
@@ -111,6 +142,10 @@ def main() -> None:
     corpus = args.corpus or (args.questions.parent / "corpus")
     engine = Engine.open(index_dir=args.index)
     result = evaluate(engine, items, corpus)
+    if args.baseline:
+        base = evaluate_baseline(items, corpus, settings=engine.settings)
+        result["baseline_groups"], result["baseline_rows"] = base["groups"], base["rows"]
+        result["baseline_build"] = base["build"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1))
     keys = ["n", "hit@1", "hit@3", "doc_hit@3", "mrr", "language_match", "speaker_match", "verbatim_rate",
@@ -122,6 +157,12 @@ def main() -> None:
             v = g.get(k)
             cells.append(("-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))).rjust(11))
         print(name.ljust(26) + "".join(cells))
+    if args.baseline:
+        b = result["baseline_build"]
+        print_groups(result["baseline_groups"], BASELINE_KEYS,
+                     "baseline (LangChain: RecursiveCharacterTextSplitter(1000, 200) + "
+                     f"HuggingFaceEmbeddings + FAISS, k=3; {b['chunks']} chunks, "
+                     f"{'loaded from cache' if b['from_cache'] else 'built in this run'})")
     print(f"\nJSON: {args.out}")
 
 
