@@ -221,6 +221,47 @@ def test_quote_placed_beside_another_speakers_name_is_removed(engine):
     assert_slices(result)
 
 
+def test_every_sentence_typed_exact_is_kept_and_changed_or_misattributed_is_never_shown(engine):
+    """Over every sentence of the passages of several questions: a model typing it exactly keeps it (as
+    On Record's slice); with one word changed, or cited as another passage's words, it never appears."""
+    import random
+
+    from bot.llm import ProseOut, Refused, check
+
+    rng = random.Random(15)
+    tried = 0
+    for question in (TRUCE, BOTH, LOAN_SV, TRUCE_SV):
+        lang, passages = ProseWriter(engine, ScriptedChat()).candidates(question, None)
+        for p in passages:
+            for s, e in p.sentences:
+                words = p.quote.text[s:e].split()
+                if len(words) < 5:
+                    continue
+                real = p.quote.text[s:e]
+                k = rng.randrange(len(words))
+                changed = " ".join(words[:k] + ["banana"] + words[k + 1 :])
+                other = next((o for o in passages if real not in o.quote.text), None)
+                exact = check(ProseOut(prose=f"Someone said “{real}” [{p.n}]. Also [{p.n}]."), passages, lang, "tr")
+                assert [i.quote.text for i in exact.inserted] == [real]
+                for prose, caught in ((f"Someone said “{changed}” [{p.n}]. Also [{p.n}].", ("typed_quote_replaced", "invented_quote")),
+                                      (f"Someone said “{real}” [{other.n if other else 0}]. Also [{p.n}].", ("misattributed_quote",))):
+                    if other is None and "misattributed_quote" in caught:
+                        continue
+                    try:
+                        result = check(ProseOut(prose=prose), passages, lang, "tr")
+                    except Refused as refused:
+                        assert any(refused.counts[c] for c in caught), refused.counts
+                        continue
+                    assert any(result.counts[c] for c in caught), (prose, result.counts)
+                    assert "banana" not in result.text
+                    if caught == ("misattributed_quote",):
+                        assert not result.inserted
+                    for ins in result.inserted:  # a replacement is the real sentence it mistyped
+                        assert ins.n == p.n and real in ins.quote.text
+                tried += 1
+    assert tried >= 30
+
+
 @pytest.mark.parametrize("prose,refs", [
     ("Lavrov rejected a truce [9]: {Q1}", [(1, 1, 1)]),  # a citation of a passage it was not given
     ("Lavrov rejected a truce [1]: {Q1}", [(7, 1, 1)]),  # a quote from a passage it was not given

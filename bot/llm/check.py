@@ -36,11 +36,10 @@ MIN_NAME_KEY = 4
 
 MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 PLACEHOLDER = re.compile(r"\{\s*[Qq]\s*(\d+)\s*\}")
-# Quotation marks of the languages On Record answers in (straight, curly, guillemets, low-high, corner).
-_PAIRS = [("“", "”"), ("„", "“"), ("„", "”"), ("«", "»"), ("»", "«"), ("»", "»"), ("”", "”"), ("‚", "‘"),
-          ("‘", "’"), ("‹", "›"), ("「", "」"), ("『", "』"), ('"', '"')]
-_QUOTED = [re.compile(re.escape(o) + r"([^" + re.escape(o + c) + r"\n]+)" + re.escape(c)) for o, c in _PAIRS]
-_QUOTED.append(re.compile(r"(?<![\w])'([^'\n]+?)'(?![\w])"))  # straight single quotes, not apostrophes
+# Quotation marks of the languages On Record answers in, and what closes each: English “…” and ‘…’,
+# German „…“ and »…«, French/Russian «…», Swedish ”…” and »…», ‹…›, corner brackets, straight quotes.
+_CLOSERS = {"“": "”", "„": "“”", "«": "»", "»": "«»", "”": "”", "‚": "‘’", "‘": "’", "‹": "›", "「": "」", "『": "』",
+            '"': '"', "'": "'"}
 OPEN, CLOSE = "“", "”"
 
 
@@ -139,15 +138,32 @@ def _markers(text: str) -> list[int]:
     return [int(x) for m in MARKER.finditer(text) for x in re.split(r"\s*[,;]\s*", m.group(1))]
 
 
+class Unbalanced(ValueError):
+    """A quotation mark opened and never closed: what follows it cannot be told from the model's own words."""
+
+
 def _quoted_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, inner text) of each quotation in `text`, leftmost first, not overlapping."""
-    found = sorted({(m.start(), m.end(), m.group(1)) for rx in _QUOTED for m in rx.finditer(text)})
-    out: list[tuple[int, int, str]] = []
-    for s, e, inner in found:
-        if out and s < out[-1][1]:
+    """(start, end, inner text) of each outermost quotation in `text`, nested quotations inside
+    (“… the EU’s “party of war” …”). Apostrophes (EU’s, don't) are not quotation marks."""
+    spans: list[tuple[int, int, str]] = []
+    stack: list[tuple[str, int]] = []
+    for i, c in enumerate(text):
+        before = text[i - 1] if i else " "
+        after = text[i + 1] if i + 1 < len(text) else " "
+        if c in "'’‘" and before.isalnum() and after.isalnum():
+            continue  # an apostrophe inside a word
+        if stack and c in _CLOSERS[stack[-1][0]] and not (c == "'" and after.isalnum()):
+            opener, start = stack.pop()
+            if not stack:
+                spans.append((start, i + 1, text[start + 1 : i]))
             continue
-        out.append((s, e, inner))
-    return out
+        if c in _CLOSERS and not (c in "'’" and (before.isalnum() or not after.strip())):
+            if c in "'‘‚" and after.isspace():
+                continue
+            stack.append((c, i))
+    if stack:
+        raise Unbalanced(text[stack[0][1] :][:80])
+    return spans
 
 
 def _name_keys(name: str | None) -> set[str]:
@@ -228,7 +244,12 @@ def _check_sentence(piece: str, given: dict[int, Passage], refs: dict, speaker_k
     read from the model's own words only, never from inserted slices (a transcript may hold "[2]")."""
     parts: list[tuple[str, str | Inserted]] = []  # ("own", text) or ("quote", Inserted)
     pos = 0
-    for s, e, inner in _quoted_spans(piece):
+    try:
+        quotations = _quoted_spans(piece)
+    except Unbalanced:
+        counts["unbalanced_quotation_mark"] += 1
+        return None
+    for s, e, inner in quotations:
         parts.append(("own", piece[pos:s]))
         pos = e
         if PLACEHOLDER.fullmatch(inner.strip()):  # a placeholder in quotation marks is a placeholder
