@@ -24,6 +24,9 @@ class Hit:
     score: float  # fused score (higher is better)
     dense: float | None = None  # cosine with the question, when the passage was in the dense list
     speaker_named: bool = False  # the passage's speaker is one the question names
+    dense_rank: int | None = None  # 0-based rank in each list it came from
+    fts_rank: int | None = None
+    speaker_rank: int | None = None
 
 
 def dense_search(store: StoreReader, query_vec: np.ndarray, k: int, language: str | None = None,
@@ -61,10 +64,11 @@ def hybrid_search(
     fts = fts_search(store, question, language, k)
     hits: dict[int, Hit] = {}
     for rank, (pid, cos) in enumerate(dense):
-        hits[pid] = Hit(pid, rrf(rank), dense=cos)
+        hits[pid] = Hit(pid, rrf(rank), dense=cos, dense_rank=rank)
     for rank, (pid, _) in enumerate(fts):
         h = hits.setdefault(pid, Hit(pid, 0.0))
         h.score += rrf(rank, fts_weight)
+        h.fts_rank = rank
     return sorted(hits.values(), key=lambda h: -h.score)
 
 

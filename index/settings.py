@@ -65,6 +65,15 @@ class AnswerSettings(BaseSettings):
         default=80.0, description="Fragment lookup (rapidfuzz, 0-100): below this a pasted fragment is not found.")
     fallback_language: str = Field(
         default="en", description="Language of the answer when the question's cannot be told.")
+    names_check: bool = Field(
+        default=True,
+        description="Decline a question whose names are in none of the passages found, and rank passages that "
+                    "carry the question's names first (off only to measure what it buys: scripts/eval --ablate).")
+    sentence_choice: bool = Field(
+        default=True,
+        description="Quote the sentences of a passage that answer best (off: its first sentences; for measuring).")
+    fold_reposts: bool = Field(
+        default=True, description="Show the same words posted twice once (off only for measuring).")
 
 
 class IndexSettings(BaseSettings):

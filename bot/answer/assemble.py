@@ -60,11 +60,15 @@ class QuoteAssembler:
             group = statement_group(store, doc_id)
             if sum(1 for d in seen_docs if d in group) >= t.per_statement:
                 continue
-            scores = self.sentence_scores(store, q, sents, doc_lang)
-            best = max(sents, key=lambda s: (scores.get(s.id, 0.0), -s.start))
+            if t.sentence_choice:
+                scores = self.sentence_scores(store, q, sents, doc_lang)
+                best = max(sents, key=lambda s: (scores.get(s.id, 0.0), -s.start))
+            else:  # measuring what the choice buys: the passage's first sentence, grown forwards
+                scores = {s.id: -float(i) for i, s in enumerate(sents)}
+                best = sents[0]
             run = joinable_run(store, best)
             outside = [s for s in run if s.id not in scores]
-            if outside:
+            if outside and t.sentence_choice:
                 scores.update(self.sentence_scores(store, q, outside, doc_lang))
             chosen = extend(best, run, scores, t.max_quote_sentences, t.max_quote_chars)
             versions = versions_of(store, chosen)
@@ -81,7 +85,7 @@ class QuoteAssembler:
             if quote is None or not is_statement(quote.text):
                 continue
             key = normalize(quote.text)
-            if key in seen_text:  # a repost of the same words: fold it
+            if key in seen_text and t.fold_reposts:  # a repost of the same words: fold it
                 continue
             quote.versions = [v for v in (make_quote(store, vs, h.score) for vs in versions.values()) if v]
             if any(o.document_id in group and o.start < quote.end and quote.start < o.end for o in quotes):

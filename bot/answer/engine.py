@@ -76,7 +76,8 @@ class Engine:
     def close(self) -> None:
         self.live.close()
 
-    def _asked(self, raw: str, lang_hint: str | None):
+    def prepare(self, raw: str, lang_hint: str | None = None):
+        """The cleaned question, its language, and notes for the answer (e.g. truncated)."""
         q = clean(raw)
         t = self.tuning
         if q.empty:
@@ -87,7 +88,7 @@ class Engine:
         return q, lang, notes
 
     def ask(self, question: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer:
-        q, lang, notes = self._asked(question, lang_hint)
+        q, lang, notes = self.prepare(question, lang_hint)
         if q.empty:
             return compose(question, lang, [], kind="empty", notes=notes)
         asked = Asked(q.text, lang, self.vectors.query(q.text))
@@ -101,7 +102,7 @@ class Engine:
         return compose(question, lang, quotes[offset : offset + limit], kind="ask", notes=notes, more=more)
 
     def quote(self, fragment: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer:
-        q, lang, notes = self._asked(fragment, lang_hint)
+        q, lang, notes = self.prepare(fragment, lang_hint)
         if q.empty:
             return compose(fragment, lang, [], kind="empty", notes=notes)
         target = normalize(q.text)

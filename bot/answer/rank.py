@@ -6,15 +6,16 @@ scripts/eval; a learnt ranker implements the same protocol over the same inputs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from index.search import Hit
 from index.settings import AnswerSettings
 from index.store import StoreReader
 
 from .asked import Asked
-from .evidence import common_word, lexical_coverage, passages_text
-from .names import capitalised_words, entities, missing_entities, phonetic
+from .evidence import lexical_coverage, passages_text
+from .features import names_absent
+from .names import entities, missing_entities
 from .vectors import QuestionVectors
 
 
@@ -24,6 +25,7 @@ class Ranking:
     answerable: bool  # something on record answers the question
 
 
+@runtime_checkable
 class Ranker(Protocol):
     def rank(self, store: StoreReader, q: Asked, hits: list[Hit]) -> Ranking: ...
 
@@ -48,7 +50,7 @@ class RuleRanker:
     def _prefer_named(self, store: StoreReader, q: Asked, hits: list[Hit]) -> list[Hit]:
         """Among the first candidates, a passage that lacks names of the question which others carry
         ranks lower (a question about the CSTO wants the passage that names it)."""
-        if not entities(q.text, q.lang):
+        if not self.tuning.names_check or not entities(q.text, q.lang):
             return hits
         head = hits[: self.tuning.rerank_named]
         missing = [len(missing_entities(q.text, passages_text(store, [h.passage_id], self.languages), q.lang))
@@ -64,17 +66,7 @@ class RuleRanker:
         best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
         if best_dense < t.min_dense and lexical_coverage(store, q.text, q.lang, hits[0].passage_id) < t.min_lexical:
             return False
-        found = passages_text(store, [h.passage_id for h in hits[: t.entity_passages]], self.languages)
-        missing = [m for m in missing_entities(q.text, found, q.lang)
-                   if not common_word(store, m, q.lang, t.common_word_share)]
-        if not missing:
+        if not t.names_check:
             return True
-        words_found = capitalised_words(found)
-        for name in missing:  # another spelling or language of a name starts alike (Moskau/Moscow)
-            candidates = [w for w in words_found if phonetic(w)[:1] == phonetic(name)[:1]]
-            if not candidates:
-                return False
-            cos = float((self.vectors.words(candidates) @ self.vectors.words([name])[0]).max())
-            if cos < t.entity_min_cosine:
-                return False
-        return True
+        ids = [h.passage_id for h in hits[: t.entity_passages]]
+        return not names_absent(store, q, ids, t, self.vectors, self.languages)

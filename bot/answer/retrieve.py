@@ -50,6 +50,7 @@ def retrieve(store: StoreReader, q: Asked, tuning: AnswerSettings, speakers: Spe
             h = by_id[pid] = Hit(pid, 0.0, dense=cos)
             hits.append(h)
         h.score += rrf(rank)
+        h.speaker_rank = rank
     records = store.passages(h.passage_id for h in hits)
     for h in hits:
         rec = records.get(h.passage_id)

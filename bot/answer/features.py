@@ -1,0 +1,89 @@
+"""Features of candidate passages, the input of a learnt ranking stage (bot/answer/learnt.py).
+
+Every feature is a number the record gives for a (question, passage) pair; question-level ones are
+repeated on each of its candidates. Names are part of the data file a ranker is fitted into, so a
+fitted model and the code computing its inputs cannot drift apart unnoticed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from index.search import Hit
+from index.settings import AnswerSettings
+from index.store import StoreReader
+
+from .asked import Asked
+from .evidence import common_word, lexical_coverage, passages_text
+from .names import capitalised_words, entities, missing_entities, phonetic
+from .vectors import QuestionVectors
+
+FEATURES = (
+    "dense",  # cosine with the question (other languages' bonus included); the list's floor when absent
+    "dense_gap",  # the best candidate's cosine minus this one's
+    "fused",  # reciprocal-rank fusion score, x61 (1.0 = first in one list)
+    "dense_rr",  # 1/(1+rank) in the dense list, 0 when absent
+    "fts_rr",  # 1/(1+rank) in the full-text list, 0 when absent
+    "speaker_rr",  # 1/(1+rank) among the named speaker's nearest passages, 0 when absent
+    "same_language",  # the passage is in the question's language
+    "speaker_named",  # the passage's speaker is named in the question
+    "names_missing",  # names of the question this passage does not carry
+    "lexical",  # idf-weighted share of the question's stems in the passage
+    "q_names",  # the question turns on names
+    "q_names_absent",  # a name of the question is in none of the ten best passages (spelling, sound, model)
+    "q_best_dense",  # the best candidate's cosine
+)
+
+
+def names_absent(store: StoreReader, q: Asked, passage_ids: list[int], tuning: AnswerSettings,
+                 vectors: QuestionVectors, languages: list[str]) -> bool:
+    """A name the question turns on is in none of the passages: not by spelling or sound, and the
+    model puts no capitalised word of theirs close to it (Moskau ~ Moscow counts as found)."""
+    found = passages_text(store, passage_ids, languages)
+    missing = [m for m in missing_entities(q.text, found, q.lang)
+               if not common_word(store, m, q.lang, tuning.common_word_share)]
+    if not missing:
+        return False
+    words_found = capitalised_words(found)
+    for name in missing:  # another spelling or language of a name starts alike (Moskau/Moscow)
+        candidates = [w for w in words_found if phonetic(w)[:1] == phonetic(name)[:1]]
+        if not candidates:
+            return True
+        if float((vectors.words(candidates) @ vectors.words([name])[0]).max()) < tuning.entity_min_cosine:
+            return True
+    return False
+
+
+def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: AnswerSettings,
+                       vectors: QuestionVectors, languages: list[str]) -> np.ndarray:
+    """One row of FEATURES per hit (in the order given)."""
+    if not hits:
+        return np.zeros((0, len(FEATURES)), dtype=np.float64)
+    dense = [h.dense for h in hits if h.dense is not None]
+    best = max(dense, default=0.0)
+    floor = min(dense, default=0.0)
+    order = sorted(hits, key=lambda h: -h.score)
+    q_names = bool(entities(q.text, q.lang))
+    absent = names_absent(store, q, [h.passage_id for h in order[: tuning.entity_passages]], tuning, vectors,
+                          languages)
+    langs = store.passage_languages(h.passage_id for h in hits)
+    rows = []
+    for h in hits:
+        d = h.dense if h.dense is not None else floor
+        missing = len(missing_entities(q.text, passages_text(store, [h.passage_id], languages), q.lang)) \
+            if q_names else 0
+        rows.append((
+            d,
+            best - d,
+            h.score * 61.0,
+            0.0 if h.dense_rank is None else 1.0 / (1 + h.dense_rank),
+            0.0 if h.fts_rank is None else 1.0 / (1 + h.fts_rank),
+            0.0 if h.speaker_rank is None else 1.0 / (1 + h.speaker_rank),
+            float(langs.get(h.passage_id) == q.lang),
+            float(h.speaker_named),
+            float(missing),
+            lexical_coverage(store, q.text, q.lang, h.passage_id),
+            float(q_names),
+            float(absent),
+            best,
+        ))
+    return np.asarray(rows, dtype=np.float64)
