@@ -174,6 +174,34 @@ def mcp_cmd(
     serve(_settings(index), http=http, host=host, port=port)
 
 
+@app.command("calibrate")
+def calibrate_cmd(
+    questions: Annotated[Path, typer.Argument(help="Questions with gold quotes (the format of dev-questions.jsonl).")],
+    index: IndexOpt = None,
+    corpus: Annotated[Optional[Path], typer.Option(
+        "--corpus", help="Folder the gold sources are relative to (default: corpus/ beside the questions).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Where to write it (default: HOME/calibration/<model>.json, which the engine reads first).")] = None,
+) -> None:
+    """Fit the learnt ranker and its answer threshold for the model in use, on questions with gold quotes.
+    Measure it first, cross-validated: python -m bot.quality.crossval QUESTIONS.jsonl."""
+    from bot.answer import Engine
+    from bot.answer.learnt import calibration_file
+    from bot.quality.crossval import fit_all, load_items
+
+    settings = _settings(index)
+    try:
+        engine = Engine.open(settings=settings)
+        items = load_items(questions)
+        params = fit_all(engine, items, corpus or questions.parent / "corpus")
+    except OnRecordError as exc:
+        _fail(exc)
+    path = out or calibration_file(engine.embedder.name, settings.home / "calibration")
+    params.save(path)
+    typer.echo(f"calibrated {params.model} on {params.fitted_on['questions']} questions "
+               f"({params.fitted_on['candidates']} candidates): {path}")
+
+
 @model_app.command("prepare")
 def model_prepare(
     name: Annotated[

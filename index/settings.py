@@ -72,6 +72,10 @@ class AnswerSettings(BaseSettings):
     sentence_choice: bool = Field(
         default=True,
         description="Quote the sentences of a passage that answer best (off: its first sentences; for measuring).")
+    ranker: str = Field(
+        default="auto",
+        description="Ranking stage: auto (the learnt ranker when a calibration for the model in use exists, shipped "
+                    "or made by `onrecord calibrate`; else the rules), rules, or learnt (refuses to start without one).")
     fold_reposts: bool = Field(
         default=True, description="Show the same words posted twice once (off only for measuring).")
 

@@ -53,8 +53,8 @@ def test_a_learnt_ranker_plugs_into_the_engine(engine, items, corpus, tmp_path):
     params.save(path)
     loaded = RankerParams.load(path)
     assert loaded.features == list(FEATURES) and 0.0 <= loaded.threshold <= 1.0
-    rule = engine.ranker
-    assert isinstance(rule, RuleRanker)
+    before = engine.ranker
+    rule = RuleRanker(engine.tuning, engine.vectors, engine.settings.languages)
     learnt = LearntRanker(loaded, engine.tuning, engine.vectors, engine.settings.languages)
     for ranker in (rule, learnt):
         assert isinstance(ranker, Ranker)
@@ -66,7 +66,7 @@ def test_a_learnt_ranker_plugs_into_the_engine(engine, items, corpus, tmp_path):
             assert open(quote.source, encoding="utf-8").read()[quote.start : quote.end] == quote.text
             assert 0.0 <= quote.score <= 1.0  # a learnt score is a probability
     finally:
-        engine.ranker = rule
+        engine.ranker = before
 
 
 def test_a_calibration_fitted_on_other_features_is_refused(tmp_path):
@@ -75,3 +75,28 @@ def test_a_calibration_fitted_on_other_features_is_refused(tmp_path):
                                 "intercept": 0, "threshold": 0.5}))
     with pytest.raises(ValueError, match="calibrate"):
         RankerParams.load(path)
+
+
+def test_the_engine_uses_a_calibration_for_its_model_and_says_how_to_make_one(small_index, settings_for, embedder,
+                                                                             engine, items, corpus, tmp_path):
+    from bot.answer import Engine
+    from index.errors import ModelError
+
+    base = settings_for(small_index).model_copy(update={"home": tmp_path})
+    strict = base.model_copy(update={"answers": base.answers.model_copy(update={"ranker": "learnt"})})
+    if not calibration_file(embedder.name).exists():  # no shipped calibration for this model
+        with pytest.raises(ModelError, match="onrecord calibrate"):
+            Engine.open(settings=strict, embedder=embedder)
+    table = candidate_table(engine, items, corpus)
+    fit_on(table, set(range(len(items))), embedder.name).save(calibration_file(embedder.name, tmp_path / "calibration"))
+    eng = Engine.open(settings=strict, embedder=embedder)
+    try:
+        assert isinstance(eng.ranker, LearntRanker)
+    finally:
+        eng.close()
+    rules = base.model_copy(update={"answers": base.answers.model_copy(update={"ranker": "rules"})})
+    eng = Engine.open(settings=rules, embedder=embedder)
+    try:
+        assert isinstance(eng.ranker, RuleRanker)
+    finally:
+        eng.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from index.embedder import Embedder, SharedEmbedder, load_embedder
-from index.errors import ModelMismatch
+from index.errors import ModelError, ModelMismatch
 from index.settings import IndexSettings, get_settings
 from index.store import open_backend
 from index.textnorm import normalize
@@ -26,6 +26,7 @@ from .asked import Asked, question_language
 from .assemble import QuoteAssembler
 from .live import LiveIndex
 from .lookup import lookup
+from .learnt import CALIBRATION_DIR, LearntRanker, RankerParams, calibration_file
 from .rank import Ranker, RuleRanker
 from .retrieve import SpeakerNames, retrieve
 from .vectors import QuestionVectors
@@ -44,8 +45,25 @@ class Engine:
         self.live = LiveIndex(open_backend(settings.index_dir))
         self.vectors = QuestionVectors(self.embedder)
         self.speakers = SpeakerNames()
-        self.ranker: Ranker = ranker or RuleRanker(self.tuning, self.vectors, settings.languages)
+        self.ranker: Ranker = ranker or self._ranker()
         self.assembler = QuoteAssembler(self.tuning, self.vectors)
+
+    def _ranker(self) -> Ranker:
+        """The learnt ranker fitted for this model where a calibration exists (the user's own, made by
+        `onrecord calibrate`, before the one shipped), else the hand-set rules."""
+        choice = self.tuning.ranker
+        if choice not in ("auto", "rules", "learnt"):
+            raise ModelError(f"unknown ranker {choice!r}: use auto, rules or learnt.")
+        if choice != "rules":
+            for folder in (self.settings.home / "calibration", CALIBRATION_DIR):
+                path = calibration_file(self.embedder.name, folder)
+                if path.exists():
+                    params = RankerParams.load(path)
+                    return LearntRanker(params, self.tuning, self.vectors, self.settings.languages)
+            if choice == "learnt":
+                raise ModelError(f"no calibration for the model {self.embedder.name!r}: run "
+                                 "`onrecord calibrate QUESTIONS.jsonl` (questions with gold quotes).")
+        return RuleRanker(self.tuning, self.vectors, self.settings.languages)
 
     @classmethod
     def open(cls, index_dir: Path | None = None, settings: IndexSettings | None = None,
