@@ -517,8 +517,9 @@ def test_real_model_server(engine):
 # -- the command line, through a real provider package against a local OpenAI-compatible stand-in -------
 
 class _StandIn:
-    """A local OpenAI-compatible chat endpoint (POST /v1/chat/completions) that answers from the request:
-    the first passage it was sent, its first sentence as the quote; or fails with `status`."""
+    """A local chat endpoint, OpenAI-compatible (POST /v1/chat/completions) and Ollama's (POST /api/chat,
+    streamed NDJSON), that answers from the request: the first passage it was sent, its first sentence as
+    the quote; or fails with `status`."""
 
     def __init__(self, status: int = 200):
         import http.server
@@ -543,13 +544,20 @@ class _StandIn:
                 first = payload["passages"][0]
                 content = json.dumps({"prose": f"{first['speaker']} spoke about it [{first['passage']}]: {{Q1}}",
                                       "quotes": [{"passage": first["passage"], "first_sentence": 1, "last_sentence": 1}]})
-                reply = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": content}}],
-                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-                data = json.dumps(reply).encode()
+                if self.path.endswith("/api/chat"):  # Ollama: a stream of JSON lines
+                    chunks = [{"model": body["model"], "created_at": "2026-01-01T00:00:00Z", "done": False,
+                               "message": {"role": "assistant", "content": content}},
+                              {"model": body["model"], "created_at": "2026-01-01T00:00:00Z", "done": True,
+                               "done_reason": "stop", "message": {"role": "assistant", "content": ""}}]
+                    data, kind = "".join(json.dumps(c) + "\n" for c in chunks).encode(), "application/x-ndjson"
+                else:
+                    reply = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
+                             "choices": [{"index": 0, "finish_reason": "stop",
+                                          "message": {"role": "assistant", "content": content}}],
+                             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+                    data, kind = json.dumps(reply).encode(), "application/json"
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -557,7 +565,8 @@ class _StandIn:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.root = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = self.root + "/v1"
 
     def close(self):
         self.server.shutdown()
@@ -616,3 +625,16 @@ def test_cli_failing_endpoint_keeps_the_extractive_answer(small_index, engine, m
     assert got["prose"] is None and got["prose_quotes"] == []
     assert got["quotes"] == engine.ask(TRUCE).to_json()["quotes"]
     assert "Traceback" not in result.output
+
+
+def test_ollama_provider_against_a_local_stand_in(engine):
+    stand_in = _StandIn()
+    try:
+        settings = IndexSettings(llm_provider="ollama", llm_model="qwen2.5:0.5b", llm_base_url=stand_in.root)
+        result = ProseWriter.from_settings(engine, settings).write(TRUCE)
+    finally:
+        stand_in.close()
+    assert result.ok, result.fallback
+    assert result.text.startswith("Sergey Lavrov spoke about it [1]: “")
+    assert_slices(result)
+    assert stand_in.requests[0]["format"]["title"] == "ProseOut"  # structured output: Ollama's JSON schema format
