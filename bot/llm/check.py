@@ -9,7 +9,11 @@ slice itself. Whatever else the model put between quotation marks is checked aga
 - a slice (or near slice) of another passage than the one it is attributed to: its sentence is dropped;
 - found nowhere: its sentence is dropped;
 - a prose sentence that quotes one passage's speaker while naming another passage's speaker, and not
-  the quoted one: dropped.
+  the quoted one: dropped;
+- a quotation mark opened and never closed: its sentence is dropped.
+
+Quotations are read outermost first, so a typed sentence that itself quotes someone (“… the EU’s
+“party of war” …”) is checked whole; apostrophes are not quotation marks.
 
 Every change is counted. An answer that cites nothing, cites passages it was not given, or has
 nothing left after the checks is refused (the caller falls back to the extractive answer).
@@ -68,11 +72,12 @@ class Passage:
         return cls(n, quote, spans, translatable)
 
     def slice(self, start: int, end: int) -> Quote:
-        """The passage's text[start:end] as a quote with its own offsets in the source: still an exact slice."""
+        """The passage's text[start:end] as a quote with its own offsets in the source. The passage is a
+        verified slice source[q.start:q.end], so this is source[q.start + start : q.start + end]."""
         q = self.quote
-        text = q.text[start:end]
-        assert text and q.text[start:end] == text
-        return replace(q, text=text, start=q.start + start, end=q.start + end, versions=[])
+        if not (0 <= start < end <= len(q.text)):
+            raise ValueError(f"span {start}:{end} outside passage {self.n}")
+        return replace(q, text=q.text[start:end], start=q.start + start, end=q.start + end, versions=[])
 
     def sentence_span(self, first: int, last: int) -> tuple[int, int] | None:
         if not (1 <= first <= last <= len(self.sentences)):
