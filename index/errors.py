@@ -30,5 +30,16 @@ class IndexLocked(OnRecordError):
     """Another indexer is writing to this index."""
 
 
-class BadQuestion(OnRecordError):
-    """A question or fragment that cannot be answered as given (empty, only punctuation...)."""
+class LLMUnavailable(OnRecordError):
+    """Prose answers were asked for, but no usable chat model is configured or installed."""
+
+
+class ProseRefused(OnRecordError):
+    """A chat model's prose answer cannot be used (cites nothing, cites passages it was not given,
+    nothing citable left after the quote checks): the extractive answer stands. `counts` says what
+    the checks found."""
+
+    def __init__(self, reason: str, counts: dict | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.counts = counts or {}

@@ -226,7 +226,8 @@ def test_every_sentence_typed_exact_is_kept_and_changed_or_misattributed_is_neve
     On Record's slice); with one word changed, or cited as another passage's words, it never appears."""
     import random
 
-    from bot.llm import ProseOut, Refused, check
+    from bot.llm import ProseOut, check
+    from index.errors import ProseRefused
 
     rng = random.Random(15)
     tried = 0
@@ -249,7 +250,7 @@ def test_every_sentence_typed_exact_is_kept_and_changed_or_misattributed_is_neve
                         continue
                     try:
                         result = check(ProseOut(prose=prose), passages, lang, "tr")
-                    except Refused as refused:
+                    except ProseRefused as refused:
                         assert any(refused.counts[c] for c in caught), refused.counts
                         continue
                     assert any(result.counts[c] for c in caught), (prose, result.counts)

@@ -4,10 +4,10 @@
     result = writer.write("What did Lavrov say about a truce?")
     result.text or answer.answer                            # prose, or the extractive answer
 """
-from .check import Inserted, Passage, Refused, check
-from .models import LLMUnavailable, chat_model
+from .check import Inserted, Passage, check
+from .models import chat_model
 from .prose import ProseResult, ProseWriter, writer_for
 from .schema import ProseOut, QuoteRef
 
-__all__ = ["Inserted", "LLMUnavailable", "Passage", "ProseOut", "ProseResult", "ProseWriter", "QuoteRef",
-           "Refused", "chat_model", "check", "writer_for"]
+__all__ = ["Inserted", "Passage", "ProseOut", "ProseResult", "ProseWriter", "QuoteRef",
+           "chat_model", "check", "writer_for"]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from rapidfuzz import fuzz
 
 from index.chunk import split_sentences
+from index.errors import ProseRefused
 from index.textnorm import normalize, words
 
 from ..answer_types import Quote
@@ -45,15 +46,6 @@ PLACEHOLDER = re.compile(r"\{\s*[Qq]\s*(\d+)\s*\}")
 _CLOSERS = {"“": "”", "„": "“”", "«": "»", "»": "«»", "”": "”", "‚": "‘’", "‘": "’", "‹": "›", "「": "」", "『": "』",
             '"': '"', "'": "'"}
 OPEN, CLOSE = "“", "”"
-
-
-class Refused(Exception):
-    """The model's answer cannot be used; the extractive answer stands. `reason` says why (logged)."""
-
-    def __init__(self, reason: str, counts: Counter | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.counts = counts or Counter()
 
 
 @dataclass
@@ -189,7 +181,7 @@ def render_quote(ins: Inserted, label: str) -> str:
 
 
 def check(out: ProseOut, passages: list[Passage], lang: str, translation_label: str) -> Checked:
-    """Apply every check to the model's answer; raise Refused when it cannot be used."""
+    """Apply every check to the model's answer; raise ProseRefused when it cannot be used."""
     counts: Counter = Counter()
     given = {p.n: p for p in passages}
     prose = (out.prose or "").strip()
@@ -200,10 +192,10 @@ def check(out: ProseOut, passages: list[Passage], lang: str, translation_label: 
     not_given = sorted({n for n in cited_numbers if n not in given} | {r.passage for r in out.quotes if r.passage not in given})
     if not_given:
         counts["cites_passage_not_given"] += len(not_given)
-        raise Refused(f"cites passages it was not given: {not_given}", counts)
+        raise ProseRefused(f"cites passages it was not given: {not_given}", counts)
     if not prose or not cited_numbers:
         counts["cites_nothing"] += 1
-        raise Refused("cites nothing", counts)
+        raise ProseRefused("cites nothing", counts)
 
     speaker_keys = {p.n: _name_keys(p.quote.speaker) for p in passages}
     kept: list[_Sentence] = []
@@ -217,7 +209,7 @@ def check(out: ProseOut, passages: list[Passage], lang: str, translation_label: 
     cited = list(dict.fromkeys(n for s in kept for n in s.cited))
     if not text or not cited:
         counts["nothing_left"] += 1
-        raise Refused("nothing citable left after the checks", counts)
+        raise ProseRefused("nothing citable left after the checks", counts)
     unused = set(refs) - set(used_refs)
     if unused:
         counts["quote_not_placed"] += len(unused)

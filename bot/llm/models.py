@@ -9,13 +9,9 @@ import os
 
 from langchain_core.language_models import BaseChatModel
 
-from index.errors import OnRecordError
+from index.errors import LLMUnavailable
 
 OLLAMA_URL = "http://localhost:11434"
-
-
-class LLMUnavailable(OnRecordError):
-    """Prose answers were asked for, but no usable chat model is configured or installed."""
 
 
 def chat_model(settings) -> BaseChatModel | None:

@@ -30,7 +30,9 @@ from index.language import UNSURE, detect_language
 from ..answer_types import Answer, Answerer
 from ..render.citation import citation, plain
 from ..messages import language_name
-from .check import MARKER, PLACEHOLDER, Checked, Inserted, Passage, Refused, check
+from index.errors import ProseRefused
+
+from .check import MARKER, PLACEHOLDER, Checked, Inserted, Passage, check
 from .schema import ProseOut
 
 log = logging.getLogger(__name__)
@@ -189,7 +191,7 @@ class ProseWriter:
         try:
             checked = check(out, passages, lang, label(lang, "translation"))
             self._check_language(checked, lang)
-        except Refused as refused:
+        except ProseRefused as refused:
             return self._failed(lang, refused.reason, counts=refused.counts)
         if any(v for k, v in checked.counts.items() if k not in ("quote_inserted", "typed_quote_exact")):
             log.info("prose checks: %s", dict(checked.counts))
@@ -207,13 +209,13 @@ class ProseWriter:
         found, confidence = detect_language(own, self.languages, hint=lang)
         if found and found != lang and confidence >= UNSURE:
             checked.counts["prose_in_another_language"] += 1
-            raise Refused(f"prose written in {found}, question in {lang}", checked.counts)
+            raise ProseRefused(f"prose written in {found}, question in {lang}", checked.counts)
 
 
 def writer_for(engine: Answerer, settings, wanted: bool | None = None) -> ProseWriter | None:
     """The prose writer for a front end: `wanted` True (`--llm`) needs a configured model, False turns
     prose off, None follows the settings (on when ONRECORD_LLM_PROVIDER is set)."""
-    from .models import LLMUnavailable
+    from index.errors import LLMUnavailable
 
     if wanted is False or (wanted is None and not settings.llm_provider):
         return None

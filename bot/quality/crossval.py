@@ -191,6 +191,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--ablate", action="append", default=[], choices=sorted(ABLATIONS),
                     help="turn a component off (repeatable)")
+    ap.add_argument("--no-rules", action="store_true", help="skip the rule ranker's column (ablation runs)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-out" / "crossval.json")
     args = ap.parse_args()
     from bot.answer import Engine
@@ -204,13 +205,14 @@ def main() -> None:
     if overrides:
         with_settings(engine, overrides)
     engine.ranker = RuleRanker(engine.tuning, engine.vectors, engine.settings.languages)
-    rule = evaluate(engine, items, corpus)
+    rule = {"groups": {}, "rows": []} if args.no_rules else evaluate(engine, items, corpus)
     cv = crossvalidate(engine, items, corpus, args.folds)
     result = {"ablate": args.ablate, "rule": rule["groups"], "learnt_cv": cv["groups"], "folds": cv["folds"],
               "rows": {"rule": rule["rows"], "learnt_cv": cv["rows"]}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1))
-    print(table_text({"rule": rule["groups"], "learnt-cv": cv["groups"]}))
+    columns = {"learnt-cv": cv["groups"]} if args.no_rules else {"rule": rule["groups"], "learnt-cv": cv["groups"]}
+    print(table_text(columns))
     print(f"\nJSON: {args.out}")
 
 
