@@ -114,7 +114,9 @@ def load_embeddings(ref: ModelRef, batch_size: int = 32):
     """`HuggingFaceEmbeddings` over the model folder: offline, safetensors only, no remote code,
     normalised vectors, the model's prompts for documents and queries."""
     from langchain_huggingface import HuggingFaceEmbeddings
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar (On Record's embedder does the same)
     doc_kwargs: dict = {"normalize_embeddings": True, "batch_size": batch_size}
     query_kwargs: dict = {"normalize_embeddings": True}
     if ref.passage_prompt:
@@ -146,6 +148,15 @@ def cache_key(files: list[Path], ref: ModelRef) -> str:
     for f in files:
         h.update(str(Path(f).resolve()).encode() + b"\0" + _sha256(f).encode() + b"\n")
     return h.hexdigest()[:24]
+
+
+def quick_key(files: list[Path], ref: ModelRef) -> str:
+    """An identity for a store built without the cache (no file is hashed): paths, sizes, times."""
+    h = hashlib.sha256(json.dumps([BASELINE_VERSION, CHUNK_SIZE, CHUNK_OVERLAP, ref.fingerprint, ref.prompts]).encode())
+    for f in files:
+        st = Path(f).stat()
+        h.update(f"{Path(f).resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return "stat-" + h.hexdigest()[:19]
 
 
 def default_cache_dir(settings=None) -> Path:
@@ -196,7 +207,7 @@ class BaselineStore:
         s = _settings(settings)
         ref = ref or model_ref(s)
         files = transcript_files(paths, s)
-        key = cache_key(files, ref)
+        key = cache_key(files, ref) if use_cache else quick_key(files, ref)
         cache_root = Path(cache_dir) if cache_dir else default_cache_dir(s)
         final = cache_root / key
         info = BuildInfo(key=key, cache_path=str(final) if use_cache else None, from_cache=False,
@@ -233,8 +244,27 @@ class BaselineStore:
         return cls(store, embeddings, info, s.languages)
 
     def save(self, folder: Path) -> None:
-        """Write the store as a user of the baseline would (`save_local`), e.g. to measure its size."""
-        self.store.save_local(str(folder))
+        """Write the store with `save_local` (as a user of the baseline would) and the record of its
+        files' SHA-256 that `open` checks before unpickling."""
+        _write_cache(self.store, Path(folder), self.info.key, self.info)
+
+    @classmethod
+    def open(cls, folder: Path, settings=None, embeddings=None) -> "BaselineStore":
+        """A store `save` wrote (refused when its files are not the ones written)."""
+        s = _settings(settings)
+        record = _verified_record(Path(folder), None)
+        if record is None:
+            raise ValueError(f"{folder} holds no baseline store written by On Record's benchmark or cache")
+        t0 = time.perf_counter()
+        info = BuildInfo(key=record["key"], cache_path=str(folder), from_cache=True, files=record.get("files", 0),
+                         characters=record.get("characters", 0), chunks=record.get("chunks", 0))
+        if embeddings is None:
+            embeddings = load_embeddings(model_ref(s), batch_size=s.batch_size)
+            info.load_seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        store = _faiss().load_local(str(folder), embeddings, allow_dangerous_deserialization=True)
+        info.cache_load_seconds = time.perf_counter() - t1
+        return cls(store, embeddings, info, s.languages)
 
     # -- answering ------------------------------------------------------------------------------
 
@@ -268,13 +298,14 @@ class BaselineStore:
         return int(self.store.index.ntotal)
 
 
-def _verified_record(folder: Path, key: str) -> dict | None:
-    """The cache record of `folder` when every stored file still has the SHA-256 written with it."""
+def _verified_record(folder: Path, key: str | None) -> dict | None:
+    """The cache record of `folder` when every stored file still has the SHA-256 written with it
+    (and, given `key`, the record is for that key)."""
     try:
         record = json.loads((folder / CACHE_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("key") != key:
+    if not isinstance(record, dict) or (key is not None and record.get("key") != key):
         return None
     hashes = record.get("sha256") or {}
     for name in STORE_FILES:
