@@ -28,7 +28,6 @@ from bot.messages import t
 from bot.render.slack import notice, render_answer
 from bot.slack.dedupe import Dedupe
 from bot.slack.settings import SlackSettings
-from index.errors import BadQuestion
 from index.updates import IndexUpdates
 
 log = logging.getLogger("onrecord.slack")
@@ -214,21 +213,7 @@ class OnRecordBot:
         if lang_hint is None:
             lang_hint = self.lang_hint(client, where.user)
         try:
-            if not question.strip():
-                raise BadQuestion("empty")
-            if set_status is not None:
-                try:
-                    set_status(t(lang_hint, "searching"))
-                except Exception as e:
-                    log.info("could not set the assistant status: %s", e)
-            answer = self.run_engine(kind, question, lang_hint, offset)
-            if offset and not answer.quotes:
-                message = notice(t(answer.language or lang_hint, "no_more"))
-                self.post(client, where, message)
-                return message
-            message = render_answer(answer, answer_id=self.remember(answer), offset=offset, share=where.ephemeral)
-        except BadQuestion:
-            message = notice(t(lang_hint, "empty_question"))
+            message = self._answer_message(kind, question, lang_hint, offset, where, set_status)
         except Exception:
             log.exception("answering failed: %r", question[:200])
             message = notice(t(lang_hint, "error"))
@@ -236,6 +221,20 @@ class OnRecordBot:
         if where.thread_ts and not where.ephemeral:
             self.threads.add((where.channel, where.thread_ts))
         return message
+
+    def _answer_message(self, kind: str, question: str, lang_hint: str | None, offset: int, where: Where,
+                        set_status: Callable | None) -> dict:
+        if not question.strip():  # nothing to look up: say what to ask
+            return notice(t(lang_hint, "empty_question"))
+        if set_status is not None:
+            try:
+                set_status(t(lang_hint, "searching"))
+            except Exception as e:
+                log.info("could not set the assistant status: %s", e)
+        answer = self.run_engine(kind, question, lang_hint, offset)
+        if offset and not answer.quotes:
+            return notice(t(answer.language or lang_hint, "no_more"))
+        return render_answer(answer, answer_id=self.remember(answer), offset=offset, share=where.ephemeral)
 
     def post(self, client: WebClient, where: Where, message: dict) -> None:
         """Send `message` where it belongs; an ephemeral message falls back to the response_url."""
