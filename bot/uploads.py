@@ -1,9 +1,9 @@
 """Transcripts handed to the bot (a file shared in Slack): name, size and content checks, then a
 write that can only land inside the transcripts folder.
 
-    safe_name(name)                      the file name to save under, or Refused(reason)
+    safe_name(name)                      the file name to save under, or UploadRefused(reason)
     download(url, token, limit, ...)     the bytes, streamed, never more than `limit`, from Slack only
-    check_transcript(data, name)         the documents it holds (parsed from the bytes), or Refused
+    check_transcript(data, name)         the documents it holds (parsed from the bytes), or UploadRefused
     save_into(folder, name, data)        written atomically under a free name inside `folder`
 
 Nothing is written into the transcripts folder before every check has passed.
@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from index.document import Document
-from index.errors import OnRecordError, SkipFile
+from index.errors import SkipFile, UploadRefused
 from index.ingest.formats import SIDECAR_NAMES, TRANSCRIPT_SUFFIXES
 
 MAX_NAME_CHARS = 120
@@ -31,45 +31,37 @@ MAX_REDIRECTS = 5
 SLACK_FILE_HOSTS = ("slack.com", ".slack.com", ".slack-edge.com")
 
 
-class Refused(OnRecordError):
-    """A file the bot will not take; `reason` is shown to the person who shared it."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
 def safe_name(name: str | None, max_chars: int = MAX_NAME_CHARS) -> str:
-    """A plain file name for `name`, or Refused: path tricks (`../`, absolute paths, folders), NUL,
+    """A plain file name for `name`, or UploadRefused: path tricks (`../`, absolute paths, folders), NUL,
     hidden names, overlong names and non-transcript types are refused; control and bidi characters are
     taken out, odd characters replaced and Unicode normalised (NFC), so the name shows as it is."""
     if not name or not name.strip():
-        raise Refused("the file has no name")
+        raise UploadRefused("the file has no name")
     if "\x00" in name:
-        raise Refused("the file name contains a NUL character")
+        raise UploadRefused("the file name contains a NUL character")
     if "/" in name or "\\" in name or name.strip() in (".", ".."):
-        raise Refused("the file name contains a path (folders, `../` or an absolute path are not accepted)")
+        raise UploadRefused("the file name contains a path (folders, `../` or an absolute path are not accepted)")
     # Controls and invisible format characters (bidi overrides and isolates, zero-width marks) make a
     # name display as something it is not ("report\u202etxt.exe"): they are taken out.
     name = "".join(" " if c.isspace() else c for c in unicodedata.normalize("NFC", name)
                    if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
     name = name.strip()
     if not name:
-        raise Refused("the file has no name")
+        raise UploadRefused("the file has no name")
     if len(name) > max_chars or len(name.encode("utf-8")) > 240:
-        raise Refused(f"the file name is too long ({len(name)} characters; at most {max_chars})")
+        raise UploadRefused(f"the file name is too long ({len(name)} characters; at most {max_chars})")
     if name.startswith("."):
-        raise Refused("hidden file names (starting with a dot) are not accepted")
+        raise UploadRefused("hidden file names (starting with a dot) are not accepted")
     name = _UNSAFE_CHARS.sub("_", name)
     name = re.sub(r"\s+", " ", name)
     suffix = Path(name).suffix.lower()
     if suffix not in TRANSCRIPT_SUFFIXES:
         kinds = ", ".join(sorted(TRANSCRIPT_SUFFIXES))
-        raise Refused(f"{suffix or 'no extension'} is not a transcript type ({kinds})")
+        raise UploadRefused(f"{suffix or 'no extension'} is not a transcript type ({kinds})")
     if name.lower() in SIDECAR_NAMES:
-        raise Refused("metadata manifests cannot be uploaded")
+        raise UploadRefused("metadata manifests cannot be uploaded")
     if not Path(name).stem.strip(" ._-"):
-        raise Refused("the file name has no stem")
+        raise UploadRefused("the file name has no stem")
     return name
 
 
@@ -110,10 +102,10 @@ def download(url: str, token: str | None, limit: int, trusted: set[tuple] = froz
     it all. Every address, the first and each redirect's, must be Slack's (`from_slack`): a redirect
     elsewhere is refused, so the token never leaves Slack and nothing else is fetched."""
     if not url:
-        raise Refused("Slack gave no download address for the file")
+        raise UploadRefused("Slack gave no download address for the file")
     for _ in range(MAX_REDIRECTS + 1):
         if not from_slack(url, set(trusted)):
-            raise Refused("the file is not hosted by Slack (only https addresses on Slack's own hosts are fetched)")
+            raise UploadRefused("the file is not hosted by Slack (only https addresses on Slack's own hosts are fetched)")
         req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
         try:
             with _OPENER.open(req, timeout=timeout) as resp:
@@ -122,17 +114,17 @@ def download(url: str, token: str | None, limit: int, trusted: set[tuple] = froz
             location = exc.headers.get("Location") if exc.code in (301, 302, 303, 307, 308) else None
             exc.close()
             if not location:
-                raise Refused(f"the file could not be downloaded (HTTP {exc.code})") from None
+                raise UploadRefused(f"the file could not be downloaded (HTTP {exc.code})") from None
             url = urllib.parse.urljoin(url, location)
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise Refused(f"the file could not be downloaded ({type(exc).__name__})") from None
-    raise Refused("the download was redirected too many times")
+            raise UploadRefused(f"the file could not be downloaded ({type(exc).__name__})") from None
+    raise UploadRefused("the download was redirected too many times")
 
 
 def _read(resp, limit: int) -> bytes:
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise Refused(f"the file is too large ({_mb(int(declared))}; the limit is {_mb(limit)})")
+        raise UploadRefused(f"the file is too large ({_mb(int(declared))}; the limit is {_mb(limit)})")
     chunks, got = [], 0
     while True:
         chunk = resp.read(_CHUNK)
@@ -140,11 +132,11 @@ def _read(resp, limit: int) -> bytes:
             break
         got += len(chunk)
         if got > limit:
-            raise Refused(f"the file is too large (over {_mb(limit)})")
+            raise UploadRefused(f"the file is too large (over {_mb(limit)})")
         chunks.append(chunk)
     data = b"".join(chunks)
     if data[:15].lower().startswith((b"<!doctype html", b"<html")):
-        raise Refused("Slack returned a web page instead of the file (missing files:read scope?)")
+        raise UploadRefused("Slack returned a web page instead of the file (missing files:read scope?)")
     return data
 
 
@@ -154,22 +146,22 @@ def _mb(n: int) -> str:
 
 def check_transcript(data: bytes, name: str, languages: list[str] | None = None,
                      max_bytes: int = 50 * 2**20) -> list[Document]:
-    """The documents `data` holds, parsed as file `name` (nothing is written); Refused if it is empty,
+    """The documents `data` holds, parsed as file `name` (nothing is written); UploadRefused if it is empty,
     binary, undecodable or has no transcript text."""
     from index.ingest import parse_bytes
 
     if not data:
-        raise Refused("the file is empty")
+        raise UploadRefused("the file is empty")
     if len(data) > max_bytes:
-        raise Refused(f"the file is too large ({_mb(len(data))}; the limit is {_mb(max_bytes)})")
+        raise UploadRefused(f"the file is too large ({_mb(len(data))}; the limit is {_mb(max_bytes)})")
     try:
         docs = parse_bytes(data, Path(name), source=name, languages=languages, sidecars=False)
     except SkipFile as exc:
-        raise Refused(f"not a usable transcript ({exc.reason})") from None
+        raise UploadRefused(f"not a usable transcript ({exc.reason})") from None
     except Exception as exc:  # noqa: BLE001 - a parser bug is a refusal, not a crash
-        raise Refused(f"the file could not be parsed ({type(exc).__name__})") from None
+        raise UploadRefused(f"the file could not be parsed ({type(exc).__name__})") from None
     if not docs:
-        raise Refused("no transcript text found in the file")
+        raise UploadRefused("no transcript text found in the file")
     return docs
 
 
@@ -191,12 +183,12 @@ def save_into(folder: Path, name: str, data: bytes) -> Path:
             if os.path.lexists(candidate):  # taken (a planted symlink too: it is never followed)
                 continue
             if candidate.parent.resolve() != root or candidate.name != Path(candidate.name).name:
-                raise Refused("the file name would leave the transcripts folder")
+                raise UploadRefused("the file name would leave the transcripts folder")
             try:
                 os.link(tmp, candidate)  # atomic, never follows or replaces what is there
             except FileExistsError:
                 continue
             return candidate
-        raise Refused("too many files with this name already")
+        raise UploadRefused("too many files with this name already")
     finally:
         tmp.unlink(missing_ok=True)

@@ -43,3 +43,22 @@ class ProseRefused(OnRecordError):
         super().__init__(reason)
         self.reason = reason
         self.counts = counts or {}
+
+
+class UploadRefused(OnRecordError):
+    """A file the bot will not take; `reason` is shown to the person who shared it."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MissingSettings(OnRecordError):
+    """Settings the chosen mode needs are not set; the message names each one."""
+
+    def __init__(self, missing: dict[str, str]):
+        self.missing = missing
+        lines = [f"  {name}: {why}" for name, why in missing.items()]
+        super().__init__(
+            "Missing Slack setting(s) — set them in the environment or in a .env file:\n" + "\n".join(lines)
+        )

@@ -117,7 +117,7 @@ def test_hot_swap_in_flight_question_keeps_its_generation_and_old_ones_are_remov
     try:
         new = put(corpus, NEW_POST, tmp_path / "incoming" / "post.txt")
         first = engine.generation_name
-        with engine.generation() as inflight:  # a question in flight on the old generation
+        with engine.live.reader() as inflight:  # a question in flight on the old generation
             before = inflight.counts()
             summary = run_index([new], settings, embedder=embedder)
             assert summary.added == 1 and summary.generation and summary.generation != first

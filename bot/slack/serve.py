@@ -23,7 +23,8 @@ from typing import Callable
 from slack_bolt import App, BoltRequest
 
 from bot.answer_types import Answerer
-from bot.slack.settings import MissingSettings, SlackSettings
+from bot.slack.settings import SlackSettings
+from index.errors import MissingSettings
 from index.errors import OnRecordError
 from index.updates import IndexUpdates
 

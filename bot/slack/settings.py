@@ -8,20 +8,9 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index.errors import OnRecordError
+from index.errors import MissingSettings
 
 DEFAULT_API_URL = "https://slack.com/api/"
-
-
-class MissingSettings(OnRecordError):
-    """Settings the chosen mode needs are not set; the message names each one."""
-
-    def __init__(self, missing: dict[str, str]):
-        self.missing = missing
-        lines = [f"  {name}: {why}" for name, why in missing.items()]
-        super().__init__(
-            "Missing Slack setting(s) — set them in the environment or in a .env file:\n" + "\n".join(lines)
-        )
 
 
 def _alias(name: str) -> AliasChoices:

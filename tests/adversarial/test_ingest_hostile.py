@@ -16,7 +16,6 @@ import random
 import unicodedata
 from pathlib import Path
 
-import pytest
 
 from index.chunk import chunk_document
 from index.indexer import run_index

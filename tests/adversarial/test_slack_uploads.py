@@ -170,7 +170,8 @@ def test_reindex_summary_names_files_not_server_paths_and_is_private(http_bot, s
 def test_download_follows_redirects_only_within_slack(standin, corpus):
     """The one download function: a redirect inside Slack's origin is followed with the token; one that
     leaves it is refused before any request is made; non-https addresses are refused by default."""
-    from bot.uploads import Refused, download, from_slack, origin
+    from bot.uploads import download, from_slack, origin
+    from index.errors import UploadRefused
 
     data = (corpus / UPLOAD).read_bytes()
     trusted = {origin(standin.api_url)}
@@ -182,7 +183,7 @@ def test_download_follows_redirects_only_within_slack(standin, corpus):
     other = OtherHost(data)
     try:
         standin.redirects["F7"] = f"http://127.0.0.1:{other.port}/x.txt"  # same host, another port: another origin
-        with pytest.raises(Refused):
+        with pytest.raises(UploadRefused):
             download(f"{standin.base}/files/F7", "xoxb-test", 2**20, trusted=trusted)
         assert other.requests == []
     finally:

@@ -18,7 +18,8 @@ from bot.answer import Engine
 from bot.messages import t
 from bot.slack.serve import serve
 from bot.slack.settings import SlackSettings
-from bot.uploads import Refused, safe_name, save_into
+from bot.uploads import safe_name, save_into
+from index.errors import UploadRefused
 from index.store import current_name, open_current
 from index.updates import IndexUpdates
 
@@ -215,7 +216,7 @@ def test_safe_name_and_save_into_stay_inside_the_folder(tmp_path):
     folder.mkdir()
     for bad in ["../x.txt", "..", "/etc/passwd.txt", "a/b.txt", "a\\b.txt", "x\x00.txt", ".x.txt", "x" * 200 + ".txt",
                 "", "   ", "noext", "manifest.jsonl"]:
-        with pytest.raises(Refused):
+        with pytest.raises(UploadRefused):
             safe_name(bad)
     assert safe_name("  Interview: Lavrov?.txt ") == "Interview_ Lavrov_.txt"
     first = save_into(folder, "a.txt", b"one")

@@ -25,7 +25,8 @@ from bot.messages import t
 from bot.render.slack import escape, notice
 from bot.render.text import safe_text
 from bot.slack.runtime import OnRecordBot, Where
-from bot.uploads import Refused, check_transcript, download, origin, safe_name, save_into
+from bot.uploads import check_transcript, download, origin, safe_name, save_into
+from index.errors import UploadRefused
 
 log = logging.getLogger("onrecord.slack")
 
@@ -133,13 +134,13 @@ def register(app: App, bot: OnRecordBot) -> None:
             try:
                 folder = transcripts_folder(bot)
                 if folder is None or not folder.is_dir():
-                    raise Refused("no transcripts folder is configured (ONRECORD_TRANSCRIPTS)")
+                    raise UploadRefused("no transcripts folder is configured (ONRECORD_TRANSCRIPTS)")
                 info = client.files_info(file=file_id).get("file") or {}
                 name = safe_name(info.get("name") or info.get("title"))
                 limit = int(bot.settings.upload_max_mb * 2**20)
                 size = info.get("size") if isinstance(info.get("size"), int) else 0
                 if size > limit:
-                    raise Refused(f"the file is too large ({size / 2**20:.1f} MB; the limit is "
+                    raise UploadRefused(f"the file is too large ({size / 2**20:.1f} MB; the limit is "
                                   f"{bot.settings.upload_max_mb:g} MB)")
                 data = download(info.get("url_private_download") or info.get("url_private") or "",
                                 client.token, limit, trusted={origin(bot.settings.api_url)})
@@ -148,7 +149,7 @@ def register(app: App, bot: OnRecordBot) -> None:
                 log.info("transcript %s from %s saved as %s", file_id, user, path)
                 summary = bot.updates.add_file(path)
                 message = t(lang, "upload_done", name=escape(path.name), summary=upload_text(docs, summary, folder))
-            except Refused as r:
+            except UploadRefused as r:
                 log.info("transcript %s from %s refused: %s", file_id, user, r.reason)
                 message = t(lang, "upload_refused", reason=escape(safe_text(r.reason)))
             except Exception:
