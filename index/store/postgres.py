@@ -1,0 +1,756 @@
+"""A second backend: the store interface on PostgreSQL with pgvector (ONRECORD_STORE=postgresql://...).
+
+One index is one database. Every row carries the id of the generation it belongs to:
+
+    store_schema      one row: the schema version this module reads and writes (checked at open)
+    generations       id, name, published_at; a row exists only once its generation is published
+    current           one row: the live generation's id (switched in the publishing transaction)
+    meta              per generation: model, dimension, chunker (the index identity)
+    files, documents, passages, sentences, versions, sentence_versions   per generation
+    vectors           per generation: passage id -> vector(dim), HNSW index (inner product)
+
+A writer holds a session advisory lock (one writer at a time), copies the live generation's rows
+under a new generation id (INSERT ... SELECT, in its own transaction), applies its changes there and
+publishes by inserting the `generations` row and updating `current` in that same transaction: a
+killed or aborted writer rolls back and leaves the last published generation serving. Readers pin
+the generation they opened with a shared advisory lock on its id; the writer deletes an old
+generation's rows only when it can take that lock exclusively (as the SQLite backend's readers.lock).
+
+Full text: `passages.terms` (the stems the indexer computed, index.textnorm.stems) is indexed as a
+`simple` tsvector, which is what search_passage_terms / term_document_frequency match (the same
+meaning as the SQLite FTS5 side); `passages.fts` additionally holds the passage's own text under
+PostgreSQL's configuration for its document's language (english, swedish, german, russian, simple for
+the rest) for native full-text queries (search_passage_text). Sentences' normalised text is a
+`simple` tsvector for phrase and term lookups. Ranking is ts_rank_cd (not BM25: PostgreSQL has no IDF
+ranking built in), so scores differ from SQLite's while matches are the same.
+"""
+from __future__ import annotations
+
+import re
+import time
+from typing import Iterable
+
+import numpy as np
+import psycopg
+from pgvector import HalfVector
+from pgvector.psycopg import register_vector
+from psycopg_pool import ConnectionPool
+
+from ..errors import IndexLocked, IndexMissing, OnRecordError
+from .interface import (
+    DocumentRecord,
+    FileRecord,
+    IndexIdentity,
+    NewPassage,
+    PassageRecord,
+    SentenceRecord,
+)
+
+SCHEMA_VERSION = 1
+WRITER_LOCK = (74_310, 0)  # advisory lock key (int4, int4) of the one writer
+READER_LOCK = 74_311  # advisory lock namespace of readers' pinned generations: (READER_LOCK, gen)
+EXACT_BELOW = 20_000  # generations with fewer vectors are searched exactly (no approximate index)
+
+TS_CONFIGS = {"en": "english", "sv": "swedish", "de": "german", "ru": "russian"}
+
+SCHEMA = """
+CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE IF NOT EXISTS store_schema (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS generations (
+    id bigint PRIMARY KEY, name text UNIQUE NOT NULL, published_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS current (one boolean PRIMARY KEY DEFAULT true CHECK (one), gen bigint NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS generation_ids;
+CREATE TABLE IF NOT EXISTS meta (gen bigint NOT NULL, key text NOT NULL, value text NOT NULL,
+                                 PRIMARY KEY (gen, key));
+CREATE SEQUENCE IF NOT EXISTS file_ids;
+CREATE TABLE IF NOT EXISTS files (
+    gen bigint NOT NULL, id bigint NOT NULL DEFAULT nextval('file_ids'),
+    source text NOT NULL, sha256 text NOT NULL, size bigint NOT NULL, mtime double precision NOT NULL,
+    duplicate_of text, indexed_at double precision NOT NULL,
+    PRIMARY KEY (gen, id), UNIQUE (gen, source)
+);
+CREATE SEQUENCE IF NOT EXISTS document_ids;
+CREATE TABLE IF NOT EXISTS documents (
+    gen bigint NOT NULL, id bigint NOT NULL DEFAULT nextval('document_ids'),
+    file_id bigint NOT NULL, ordinal integer NOT NULL,
+    title text, speaker text, date text, language text, url text, kind text NOT NULL,
+    start integer NOT NULL, "end" integer NOT NULL, text text NOT NULL,
+    PRIMARY KEY (gen, id)
+);
+CREATE SEQUENCE IF NOT EXISTS passage_ids;
+CREATE TABLE IF NOT EXISTS passages (
+    gen bigint NOT NULL, id bigint NOT NULL DEFAULT nextval('passage_ids'),
+    doc_id bigint NOT NULL, start integer NOT NULL, "end" integer NOT NULL,
+    speaker text, paragraph integer NOT NULL, time double precision, context text,
+    spoken_language text, role text,
+    language text,                  -- the document's language (a metadata filter)
+    terms text NOT NULL,            -- the indexer's stems, space-separated
+    terms_tsv tsvector NOT NULL,    -- to_tsvector('simple', terms)
+    ts_config regconfig NOT NULL,   -- the configuration of the passage's language
+    fts tsvector NOT NULL,          -- to_tsvector(ts_config, the passage's text)
+    PRIMARY KEY (gen, id)
+);
+CREATE SEQUENCE IF NOT EXISTS sentence_ids;
+CREATE TABLE IF NOT EXISTS sentences (
+    gen bigint NOT NULL, id bigint NOT NULL DEFAULT nextval('sentence_ids'),
+    passage_id bigint NOT NULL, doc_id bigint NOT NULL, start integer NOT NULL, "end" integer NOT NULL,
+    paragraph integer NOT NULL, speaker text, time double precision,
+    norm text NOT NULL, norm_tsv tsvector NOT NULL,
+    PRIMARY KEY (gen, id)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    gen bigint NOT NULL, doc_a bigint NOT NULL, doc_b bigint NOT NULL, method text NOT NULL,
+    score double precision, PRIMARY KEY (gen, doc_a, doc_b)
+);
+CREATE TABLE IF NOT EXISTS sentence_versions (
+    gen bigint NOT NULL, sent_a bigint NOT NULL, sent_b bigint NOT NULL, score double precision,
+    PRIMARY KEY (gen, sent_a, sent_b)
+);
+CREATE INDEX IF NOT EXISTS files_sha ON files (gen, sha256);
+CREATE INDEX IF NOT EXISTS files_duplicate ON files (gen, duplicate_of);
+CREATE INDEX IF NOT EXISTS documents_file ON documents (gen, file_id);
+CREATE INDEX IF NOT EXISTS documents_speaker ON documents (gen, speaker);
+CREATE INDEX IF NOT EXISTS documents_date ON documents (gen, date);
+CREATE INDEX IF NOT EXISTS documents_language ON documents (gen, language);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages (gen, doc_id);
+CREATE INDEX IF NOT EXISTS passages_speaker ON passages (gen, speaker);
+CREATE INDEX IF NOT EXISTS passages_language ON passages (gen, language);
+CREATE INDEX IF NOT EXISTS passages_terms ON passages USING gin (terms_tsv);
+CREATE INDEX IF NOT EXISTS passages_fts ON passages USING gin (fts);
+CREATE INDEX IF NOT EXISTS sentences_passage ON sentences (gen, passage_id);
+CREATE INDEX IF NOT EXISTS sentences_doc ON sentences (gen, doc_id, start);
+CREATE INDEX IF NOT EXISTS sentences_norm ON sentences USING gin (norm_tsv);
+"""
+
+VECTORS = """
+CREATE TABLE IF NOT EXISTS vectors (
+    gen bigint NOT NULL, id bigint NOT NULL, embedding halfvec({dim}) NOT NULL, PRIMARY KEY (gen, id)
+);
+"""
+# the approximate index, built at the first commit whose generation reaches `exact_below` vectors
+# (below that, search is exact and an index only slows writes)
+VECTOR_INDEXES = {
+    "hnsw": "CREATE INDEX IF NOT EXISTS vectors_ann ON vectors USING hnsw (embedding halfvec_ip_ops)",
+    "ivfflat": "CREATE INDEX IF NOT EXISTS vectors_ann ON vectors USING ivfflat (embedding halfvec_ip_ops) "
+               "WITH (lists = {lists})",
+}
+
+# tables copied from the live generation into the next one, with their columns (all but gen)
+_COPIED = {
+    "meta": "key, value",
+    "files": "id, source, sha256, size, mtime, duplicate_of, indexed_at",
+    "documents": 'id, file_id, ordinal, title, speaker, date, language, url, kind, start, "end", text',
+    "passages": 'id, doc_id, start, "end", speaker, paragraph, time, context, spoken_language, role, language, '
+                "terms, terms_tsv, ts_config, fts",
+    "sentences": 'id, passage_id, doc_id, start, "end", paragraph, speaker, time, norm, norm_tsv',
+    "versions": "doc_a, doc_b, method, score",
+    "sentence_versions": "sent_a, sent_b, score",
+    "vectors": "id, embedding",
+}
+
+_DOC = 'SELECT d.id, f.source, d.ordinal, d.title, d.speaker, d.date, d.language, d.url, d.kind, d.start, d."end" ' \
+       "FROM documents d JOIN files f ON f.gen = d.gen AND f.id = d.file_id WHERE d.gen = %(g)s"
+_PASSAGE = 'SELECT id, doc_id, start, "end", speaker, paragraph, time, context, spoken_language, role ' \
+           "FROM passages WHERE gen = %(g)s"
+_SENTENCE = 'SELECT id, passage_id, doc_id, start, "end", paragraph, speaker, time, norm ' \
+            "FROM sentences WHERE gen = %(g)s"
+
+
+class SchemaMismatch(OnRecordError):
+    """The database holds an index of another schema version than this On Record reads."""
+
+
+def ts_config(language: str | None) -> str:
+    """PostgreSQL's text search configuration for a language code (simple for the rest)."""
+    return TS_CONFIGS.get((language or "").split("-")[0].lower(), "simple")
+
+
+def _terms(terms: Iterable[str]) -> list[str]:
+    """Distinct terms longer than one character, at most 64 (as the SQLite side's fts_query)."""
+    seen: list[str] = []
+    for t in terms:
+        t = t.replace('"', "")
+        if len(t) > 1 and t not in seen:
+            seen.append(t)
+    return seen[:64]
+
+
+def _or_query(n: int) -> str:
+    """A tsquery OR of n plainto_tsquery('simple', %s) (quoting is the driver's: no syntax leaks)."""
+    return "(" + " || ".join(["plainto_tsquery('simple', %s)"] * n) + ")"
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, for messages."""
+    return re.sub(r"^([a-z]+://[^:/@]*):[^@]*@", r"\1@", url)
+
+
+def _connect_kwargs() -> dict:
+    return {"autocommit": True}
+
+
+class _Records:
+    """Reads shared by the reader and the writer: both hold `self.conn` and a generation id `self.gen`."""
+
+    conn: psycopg.Connection
+    gen: int
+
+    def _all(self, sql: str, **params) -> list[tuple]:
+        return self.conn.execute(sql, {"g": self.gen, **params}).fetchall()
+
+    def _one(self, sql: str, **params) -> tuple | None:
+        return self.conn.execute(sql, {"g": self.gen, **params}).fetchone()
+
+    def document(self, doc_id: int) -> DocumentRecord | None:
+        row = self._one(f"{_DOC} AND d.id = %(id)s", id=doc_id)
+        return DocumentRecord(*row) if row else None
+
+    def counts(self) -> dict[str, int]:
+        row = self._one("SELECT (SELECT count(*) FROM files WHERE gen = %(g)s), "
+                        "(SELECT count(*) FROM documents WHERE gen = %(g)s), "
+                        "(SELECT count(*) FROM passages WHERE gen = %(g)s)")
+        return {"files": row[0], "documents": row[1], "passages": row[2]}
+
+    def _meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE gen = %(g)s AND key = %(k)s", k=key)
+        return row[0] if row else None
+
+
+class Generation(_Records):
+    """One published generation, read-only: implements index.store.interface.StoreReader.
+
+    Holds one pooled connection for its life, with a shared advisory lock on its generation id so
+    that a writer does not delete the generation under it."""
+
+    def __init__(self, backend: "PostgresBackend", conn: psycopg.Connection, gen: int, name: str):
+        self.backend = backend
+        self.conn = conn
+        self.gen = gen
+        self.name = name
+        self._texts: dict[int, str] = {}
+        self._languages: dict[int, str | None] | None = None
+        self._passage_total: int | None = None
+
+    def identity(self) -> IndexIdentity | None:
+        model = self._meta("model")
+        if model is None:
+            return None
+        return IndexIdentity(model, int(self._meta("dimension") or 0), self._meta("chunker") or "")
+
+    def passage_count(self) -> int:
+        if self._passage_total is None:
+            self._passage_total = self._one("SELECT count(*) FROM passages WHERE gen = %(g)s")[0]
+        return self._passage_total
+
+    # -- records --------------------------------------------------------------------------------
+    def document_text(self, doc_id: int) -> str:
+        if doc_id not in self._texts:
+            if len(self._texts) > 512:
+                self._texts.clear()
+            row = self._one("SELECT text FROM documents WHERE gen = %(g)s AND id = %(id)s", id=doc_id)
+            self._texts[doc_id] = row[0] if row else ""
+        return self._texts[doc_id]
+
+    def documents(self, limit: int = 100, after: int = 0) -> list[DocumentRecord]:
+        rows = self._all(f"{_DOC} AND d.id > %(after)s ORDER BY d.id LIMIT %(limit)s", after=after, limit=limit)
+        return [DocumentRecord(*r) for r in rows]
+
+    def passage(self, passage_id: int) -> PassageRecord | None:
+        row = self._one(f"{_PASSAGE} AND id = %(id)s", id=passage_id)
+        return PassageRecord(*row) if row else None
+
+    def passages(self, ids: Iterable[int]) -> dict[int, PassageRecord]:
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        if not ids:
+            return {}
+        return {r[0]: PassageRecord(*r) for r in self._all(f"{_PASSAGE} AND id = ANY(%(ids)s)", ids=ids)}
+
+    def passage_terms(self, passage_id: int) -> set[str]:
+        row = self._one("SELECT terms FROM passages WHERE gen = %(g)s AND id = %(id)s", id=passage_id)
+        return set(row[0].split()) if row else set()
+
+    def _language_map(self) -> dict[int, str | None]:
+        if self._languages is None:
+            self._languages = dict(self._all("SELECT id, language FROM passages WHERE gen = %(g)s"))
+        return self._languages
+
+    def passage_language(self, passage_id: int) -> str | None:
+        return self._language_map().get(passage_id)
+
+    def passage_languages(self, ids: Iterable[int]) -> dict[int, str | None]:
+        langs = self._language_map()
+        return {i: langs.get(i) for i in ids}
+
+    def speakers(self) -> list[str]:
+        return [r[0] for r in self._all("SELECT DISTINCT speaker FROM passages WHERE gen = %(g)s "
+                                        "AND speaker IS NOT NULL")]
+
+    def sentences_of_passage(self, passage_id: int) -> list[SentenceRecord]:
+        rows = self._all(f"{_SENTENCE} AND passage_id = %(id)s ORDER BY start", id=passage_id)
+        return [SentenceRecord(*r) for r in rows]
+
+    def sentences_of_document(self, doc_id: int, start: int = 0, end: int | None = None,
+                              contained: bool = False) -> list[SentenceRecord]:
+        end = end if end is not None else 2**31 - 1
+        cond = 'start >= %(s)s AND "end" <= %(e)s' if contained else '"end" > %(s)s AND start < %(e)s'
+        rows = self._all(f"{_SENTENCE} AND doc_id = %(d)s AND {cond} ORDER BY start", d=doc_id, s=start, e=end)
+        return [SentenceRecord(*r) for r in rows]
+
+    def sentences(self, ids: Iterable[int]) -> list[SentenceRecord]:
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        if not ids:
+            return []
+        rows = self._all(f"{_SENTENCE} AND id = ANY(%(ids)s) ORDER BY doc_id, start", ids=ids)
+        return [SentenceRecord(*r) for r in rows]
+
+    def next_sentence(self, sentence: SentenceRecord) -> SentenceRecord | None:
+        row = self._one(f"{_SENTENCE} AND doc_id = %(d)s AND paragraph = %(p)s AND start > %(s)s "
+                        "ORDER BY start LIMIT 1", d=sentence.doc_id, p=sentence.paragraph, s=sentence.start)
+        return SentenceRecord(*row) if row else None
+
+    def aligned_sentences(self, sentence_ids: Iterable[int]) -> list[SentenceRecord]:
+        ids = [int(i) for i in sentence_ids]
+        if not ids:
+            return []
+        rows = self._all(f"{_SENTENCE} AND id IN (SELECT sent_b FROM sentence_versions WHERE gen = %(g)s "
+                         "AND sent_a = ANY(%(ids)s)) ORDER BY doc_id, start", ids=ids)
+        return [SentenceRecord(*r) for r in rows]
+
+    def versions(self, doc_id: int) -> list[int]:
+        return [r[0] for r in self._all("SELECT doc_b FROM versions WHERE gen = %(g)s AND doc_a = %(d)s "
+                                        "ORDER BY doc_b", d=doc_id)]
+
+    def earlier_in_file(self, doc_id: int, others: Iterable[int]) -> int | None:
+        others = [int(o) for o in others]
+        if not others:
+            return None
+        row = self._one(
+            "SELECT o.id FROM documents o JOIN documents d ON d.gen = o.gen AND d.id = %(d)s "
+            "WHERE o.gen = %(g)s AND o.id = ANY(%(o)s) AND o.file_id = d.file_id AND o.ordinal < d.ordinal "
+            "ORDER BY o.ordinal LIMIT 1", d=doc_id, o=others)
+        return row[0] if row else None
+
+    # -- search -----------------------------------------------------------------------------------
+    def term_document_frequency(self, terms: Iterable[str]) -> dict[str, int]:
+        """Passages whose terms hold each term (a count over the GIN-indexed `simple` tsvector)."""
+        out = {}
+        for t in set(terms):
+            row = self._one("SELECT count(*) FROM passages WHERE gen = %(g)s "
+                            "AND terms_tsv @@ plainto_tsquery('simple', %(t)s) "
+                            "AND numnode(plainto_tsquery('simple', %(t)s)) > 0", t=t)
+            out[t] = row[0]
+        return out
+
+    def search_vectors(self, query: np.ndarray, k: int, speakers: Iterable[str] | None = None
+                       ) -> list[tuple[int, float]]:
+        """The k passages nearest `query` by inner product. Generations under EXACT_BELOW vectors are
+        searched exactly (sequential scan); larger ones through the HNSW index with pgvector's
+        iterative scan, so that the generation and speaker filters still return k rows."""
+        if k <= 0:
+            return []
+        q = HalfVector(np.asarray(query, dtype=np.float32).reshape(-1))
+        names = None
+        if speakers is not None:
+            names = sorted(set(speakers))
+            if not names:
+                return []
+        if self.backend.dimension() is None:
+            return []
+        join = ""
+        if names is not None:
+            join = "JOIN passages p ON p.gen = v.gen AND p.id = v.id AND p.speaker = ANY(%(names)s) "
+        with self.conn.transaction():
+            if self.passage_count() < self.backend.exact_below:
+                self.conn.execute("SET LOCAL enable_indexscan = off")
+            else:
+                self.conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+                self.conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 2 * int(k)))}")
+                self.conn.execute("SET LOCAL ivfflat.iterative_scan = relaxed_order")
+                self.conn.execute(f"SET LOCAL ivfflat.probes = {self.backend.probes}")
+            rows = self.conn.execute(
+                f"SELECT v.id, -(v.embedding <#> %(q)s) FROM vectors v {join}WHERE v.gen = %(g)s "
+                "ORDER BY v.embedding <#> %(q)s LIMIT %(k)s", {"g": self.gen, "q": q, "k": k, "names": names},
+            ).fetchall()
+        return [(int(i), float(s)) for i, s in rows]
+
+    def search_passage_terms(self, terms: list[str], language: str | None, k: int) -> list[tuple[int, float]]:
+        """Passages holding any of the (already stemmed) terms, in documents of `language` when given,
+        best first by ts_rank_cd (higher is better)."""
+        terms = _terms(terms)
+        if not terms:
+            return []
+        q = _or_query(len(terms))
+        lang = "AND p.language = %s " if language else ""
+        params = [*terms, self.gen, *([language] if language else []), k]
+        rows = self.conn.execute(
+            f"SELECT p.id, ts_rank_cd(p.terms_tsv, q.q, 1) AS s FROM passages p, (SELECT {q} AS q) q "
+            f"WHERE p.gen = %s AND numnode(q.q) > 0 AND p.terms_tsv @@ q.q {lang}ORDER BY s DESC, p.id LIMIT %s",
+            params).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def search_passage_text(self, text: str, language: str | None, k: int) -> list[tuple[int, float]]:
+        """Native full text (PostgreSQL-only): `text` parsed with the language's configuration, matched
+        against each passage's own-language tsvector."""
+        cfg = ts_config(language)
+        lang = "AND language = %(lang)s " if language else ""
+        rows = self._all(
+            f"SELECT id, ts_rank_cd(fts, websearch_to_tsquery(%(cfg)s::regconfig, %(t)s)) AS s FROM passages "
+            f"WHERE gen = %(g)s {lang}AND fts @@ websearch_to_tsquery(%(cfg)s::regconfig, %(t)s) "
+            "ORDER BY s DESC, id LIMIT %(k)s", cfg=cfg, t=text, lang=language, k=k)
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def search_sentence_phrase(self, phrase: str, k: int) -> list[int]:
+        phrase = phrase.replace('"', "").strip()
+        if not phrase:
+            return []
+        return [r[0] for r in self._all(
+            "SELECT id FROM sentences WHERE gen = %(g)s AND numnode(phraseto_tsquery('simple', %(p)s)) > 0 "
+            "AND norm_tsv @@ phraseto_tsquery('simple', %(p)s) ORDER BY id LIMIT %(k)s", p=phrase, k=k)]
+
+    def search_sentence_terms(self, terms: list[str], k: int) -> list[int]:
+        terms = _terms(terms)
+        if not terms:
+            return []
+        q = _or_query(len(terms))
+        return [r[0] for r in self.conn.execute(
+            f"SELECT s.id FROM sentences s, (SELECT {q} AS q) q WHERE s.gen = %s AND numnode(q.q) > 0 "
+            "AND s.norm_tsv @@ q.q ORDER BY ts_rank_cd(s.norm_tsv, q.q, 1) DESC, s.id LIMIT %s",
+            [*terms, self.gen, k]).fetchall()]
+
+    def close(self) -> None:
+        conn, self.conn = getattr(self, "conn", None), None
+        if conn is None:
+            return
+        try:
+            if not conn.closed:
+                conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", (READER_LOCK, self.gen))
+        except psycopg.Error:
+            pass
+        finally:
+            self.backend._pool().putconn(conn)
+
+
+class Writer(_Records):
+    """The single writer of an index database: implements index.store.interface.StoreWriter.
+
+    Everything happens in one transaction on its own connection (not pooled), which also holds the
+    session advisory lock: commit() publishes, abort() or a killed process rolls back."""
+
+    def __init__(self, backend: "PostgresBackend", identity: IndexIdentity, wait: float = 0):
+        self.backend = backend
+        self.identity = identity
+        self.conn = psycopg.connect(backend.url, autocommit=True)
+        self._locked = False
+        try:
+            deadline = time.monotonic() + max(0.0, wait)
+            while not self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", WRITER_LOCK).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    raise IndexLocked(
+                        f"another indexer is writing to {backend.location}; wait for it to finish (or pass --wait).")
+                time.sleep(0.1)
+            self._locked = True
+            backend._remove_unused(self.conn)
+            base = backend._current_gen(self.conn)
+            if base is not None:
+                found = _identity_of(self.conn, base[0])
+                if found is not None:
+                    identity.check(found, backend.location)
+            self.conn.execute(VECTORS.format(dim=int(identity.dimension)))
+            register_vector(self.conn)
+            self.conn.autocommit = False
+            self.gen = self.conn.execute("SELECT nextval('generation_ids')").fetchone()[0]
+            if base is not None:
+                for table, cols in _COPIED.items():
+                    self.conn.execute(f"INSERT INTO {table} (gen, {cols}) SELECT %s, {cols} FROM {table} "
+                                      "WHERE gen = %s", (self.gen, base[0]))
+            for key, value in (("model", identity.model), ("dimension", str(identity.dimension)),
+                               ("chunker", identity.chunker)):
+                self.conn.execute("INSERT INTO meta VALUES (%s, %s, %s) ON CONFLICT (gen, key) "
+                                  "DO UPDATE SET value = EXCLUDED.value", (self.gen, key, value))
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- files ------------------------------------------------------------------------------------
+    def files(self) -> dict[str, FileRecord]:
+        return {r[0]: FileRecord(*r) for r in self._all(
+            "SELECT source, sha256, size, mtime, duplicate_of FROM files WHERE gen = %(g)s")}
+
+    def duplicates_of(self, source: str) -> list[str]:
+        return [r[0] for r in self._all("SELECT source FROM files WHERE gen = %(g)s AND duplicate_of = %(s)s "
+                                        "ORDER BY id", s=source)]
+
+    def add_file(self, record: FileRecord) -> int:
+        return self._one(
+            "INSERT INTO files (gen, source, sha256, size, mtime, duplicate_of, indexed_at) "
+            "VALUES (%(g)s, %(s)s, %(h)s, %(n)s, %(m)s, %(d)s, %(t)s) RETURNING id",
+            s=record.source, h=record.sha256, n=record.size, m=record.mtime, d=record.duplicate_of, t=time.time())[0]
+
+    def forget_file(self, source: str) -> None:
+        self.conn.execute("DELETE FROM files WHERE gen = %s AND source = %s", (self.gen, source))
+
+    def remove_file(self, source: str) -> int:
+        row = self._one("SELECT id FROM files WHERE gen = %(g)s AND source = %(s)s", s=source)
+        if row is None:
+            return 0
+        p = {"g": self.gen, "f": row[0], "s": source}
+        docs = "(SELECT id FROM documents WHERE gen = %(g)s AND file_id = %(f)s)"
+        sents = f"(SELECT id FROM sentences WHERE gen = %(g)s AND doc_id IN {docs})"
+        passages = f"(SELECT id FROM passages WHERE gen = %(g)s AND doc_id IN {docs})"
+        ex = self.conn.execute
+        ex(f"DELETE FROM sentence_versions WHERE gen = %(g)s AND (sent_a IN {sents} OR sent_b IN {sents})", p)
+        ex(f"DELETE FROM versions WHERE gen = %(g)s AND (doc_a IN {docs} OR doc_b IN {docs})", p)
+        ex(f"DELETE FROM vectors WHERE gen = %(g)s AND id IN {passages}", p)
+        ex(f"DELETE FROM sentences WHERE gen = %(g)s AND doc_id IN {docs}", p)
+        ex(f"DELETE FROM passages WHERE gen = %(g)s AND doc_id IN {docs}", p)
+        removed = ex("DELETE FROM documents WHERE gen = %(g)s AND file_id = %(f)s", p).rowcount
+        ex("DELETE FROM files WHERE gen = %(g)s AND id = %(f)s", p)
+        ex("UPDATE files SET duplicate_of = NULL WHERE gen = %(g)s AND duplicate_of = %(s)s", p)
+        return removed
+
+    # -- documents, passages, sentences ------------------------------------------------------------
+    def add_document(self, file_id: int, ordinal: int, text: str, start: int, end: int, title: str | None,
+                     speaker: str | None, date: str | None, language: str | None, url: str | None,
+                     kind: str) -> int:
+        return self._one(
+            'INSERT INTO documents (gen, file_id, ordinal, title, speaker, date, language, url, kind, start, "end", '
+            "text) VALUES (%(g)s, %(f)s, %(o)s, %(ti)s, %(sp)s, %(da)s, %(la)s, %(u)s, %(k)s, %(s)s, %(e)s, %(tx)s) "
+            "RETURNING id", f=file_id, o=ordinal, ti=title, sp=speaker, da=date, la=language, u=url, k=kind,
+            s=start, e=end, tx=text.replace("\x00", "\ufffd"))[0]
+
+    def add_passages(self, doc_id: int, passages: list[NewPassage]) -> list[int]:
+        row = self._one("SELECT language FROM documents WHERE gen = %(g)s AND id = %(d)s", d=doc_id)
+        language = row[0] if row else None
+        cfg = ts_config(language)
+        ids = []
+        for p in passages:
+            pid = self._one(
+                'INSERT INTO passages (gen, doc_id, start, "end", speaker, paragraph, time, context, spoken_language, '
+                "role, language, terms, terms_tsv, ts_config, fts) "
+                "SELECT %(g)s, %(d)s, %(s)s, %(e)s, %(sp)s, %(pa)s, %(ti)s, %(cx)s, %(sl)s, %(ro)s, %(la)s, %(te)s, "
+                "to_tsvector('simple', %(te)s), %(cfg)s::regconfig, "
+                "to_tsvector(%(cfg)s::regconfig, substr(d.text, %(s)s + 1, %(e)s - %(s)s)) "
+                "FROM documents d WHERE d.gen = %(g)s AND d.id = %(d)s RETURNING id",
+                d=doc_id, s=p.start, e=p.end, sp=p.speaker, pa=p.paragraph, ti=p.time, cx=p.context,
+                sl=p.spoken_language, ro=p.role, la=language, te=p.terms, cfg=cfg)[0]
+            if p.sentences:
+                with self.conn.cursor() as cur:
+                    cur.executemany(
+                        'INSERT INTO sentences (gen, passage_id, doc_id, start, "end", paragraph, speaker, time, '
+                        "norm, norm_tsv) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, to_tsvector('simple', %s))",
+                        [(self.gen, pid, doc_id, s.start, s.end, s.paragraph, s.speaker, s.time, s.norm, s.norm)
+                         for s in p.sentences])
+            ids.append(pid)
+        return ids
+
+    def add_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
+        if not ids:
+            return
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO vectors (gen, id, embedding) VALUES (%s, %s, %s) "
+                            "ON CONFLICT (gen, id) DO UPDATE SET embedding = EXCLUDED.embedding",
+                            [(self.gen, int(i), HalfVector(v)) for i, v in zip(ids, vecs)])
+
+    def vector_count(self) -> int:
+        return self._one("SELECT count(*) FROM vectors WHERE gen = %(g)s")[0]
+
+    # -- versions of one statement -----------------------------------------------------------------
+    def documents_of_file(self, source: str) -> list[DocumentRecord]:
+        return [DocumentRecord(*r) for r in self._all(f"{_DOC} AND f.source = %(s)s ORDER BY d.ordinal", s=source)]
+
+    def documents_named(self, file_name: str) -> list[DocumentRecord]:
+        pattern = "%" + file_name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._all(f"{_DOC} AND f.source LIKE %(p)s ORDER BY d.id", p=pattern)
+        import os.path
+        return [DocumentRecord(*r) for r in rows if os.path.basename(r[1]) == file_name]
+
+    def document_sentences(self, doc_id: int) -> list[tuple[int, str]]:
+        rows = self._all('SELECT s.id, substr(d.text, s.start + 1, s."end" - s.start) FROM sentences s '
+                         "JOIN documents d ON d.gen = s.gen AND d.id = s.doc_id "
+                         "WHERE s.gen = %(g)s AND s.doc_id = %(d)s ORDER BY s.start", d=doc_id)
+        return [(r[0], r[1]) for r in rows]
+
+    def has_version(self, doc_a: int, doc_b: int) -> bool:
+        return self._one("SELECT 1 FROM versions WHERE gen = %(g)s AND doc_a = %(a)s AND doc_b = %(b)s",
+                         a=doc_a, b=doc_b) is not None
+
+    def link_versions(self, doc_a: int, doc_b: int, method: str, score: float,
+                      sentence_pairs: list[tuple[int, int, float]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO versions VALUES (%s, %s, %s, %s, %s) ON CONFLICT (gen, doc_a, doc_b) "
+                "DO UPDATE SET method = EXCLUDED.method, score = EXCLUDED.score",
+                [(self.gen, a, b, method, score) for a, b in ((doc_a, doc_b), (doc_b, doc_a))])
+            pairs = [(self.gen, a, b, c) for sa, sb, c in sentence_pairs for a, b in ((sa, sb), (sb, sa))]
+            if pairs:
+                cur.executemany("INSERT INTO sentence_versions VALUES (%s, %s, %s, %s) "
+                                "ON CONFLICT (gen, sent_a, sent_b) DO UPDATE SET score = EXCLUDED.score", pairs)
+
+    # -- publish ------------------------------------------------------------------------------------
+    def commit(self) -> str:
+        """Publish: the generations row and the switch of `current` commit with all the rows written."""
+        name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{self.gen}"
+        method = self.backend.vector_index
+        if method != "none" and self.vector_count() >= self.backend.exact_below:
+            n = self.vector_count()
+            self.conn.execute(VECTOR_INDEXES[method].format(lists=max(1, int(n ** 0.5))))
+        self.conn.execute("INSERT INTO generations (id, name) VALUES (%s, %s)", (self.gen, name))
+        self.conn.execute("INSERT INTO current (one, gen) VALUES (true, %s) "
+                          "ON CONFLICT (one) DO UPDATE SET gen = EXCLUDED.gen", (self.gen,))
+        self.conn.commit()
+        self.conn.autocommit = True
+        try:
+            self.backend._remove_unused(self.conn)
+        finally:
+            self._release()
+        return name
+
+    def abort(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is None:
+            return
+        try:
+            if not conn.closed:
+                conn.rollback()
+        except psycopg.Error:
+            pass
+        self._release()
+
+    def _release(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        try:
+            if self._locked and not conn.closed:
+                conn.autocommit = True
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", WRITER_LOCK)
+        except psycopg.Error:
+            pass
+        finally:
+            self._locked = False
+            conn.close()  # closing the session releases its locks in any case
+
+
+def _identity_of(conn: psycopg.Connection, gen: int) -> IndexIdentity | None:
+    meta = dict(conn.execute("SELECT key, value FROM meta WHERE gen = %s", (gen,)).fetchall())
+    if "model" not in meta:
+        return None
+    return IndexIdentity(meta["model"], int(meta.get("dimension") or 0), meta.get("chunker") or "")
+
+
+class PostgresBackend:
+    """An index in a PostgreSQL database: implements index.store.interface.IndexBackend."""
+
+    def __init__(self, url: str, max_connections: int = 8, vector_index: str = "hnsw",
+                 exact_below: int = EXACT_BELOW, probes: int = 10):
+        """`vector_index`: hnsw, ivfflat or none; built once a generation holds `exact_below` vectors
+        (smaller generations are searched exactly); `probes`: ivfflat lists searched per query."""
+        if vector_index not in (*VECTOR_INDEXES, "none"):
+            raise ValueError(f"vector_index must be one of {sorted(VECTOR_INDEXES)} or none, not {vector_index!r}")
+        self.vector_index = vector_index
+        self.exact_below = exact_below
+        self.probes = probes
+        self.url = url
+        self.location = redact(url)
+        self._max = max_connections
+        self._pool_obj: ConnectionPool | None = None
+        self._schema_checked = False
+
+    # -- schema and pool ----------------------------------------------------------------------------
+    def _ensure_schema(self) -> None:
+        """Create the schema in an empty database; refuse one of another version."""
+        if self._schema_checked:
+            return
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            # one creator at a time (CREATE ... IF NOT EXISTS races between sessions)
+            conn.execute("SELECT pg_advisory_lock(%s, 1)", (WRITER_LOCK[0],))
+            try:
+                exists = conn.execute("SELECT to_regclass('store_schema')").fetchone()[0]
+                if exists is None:
+                    with conn.transaction():
+                        conn.execute(SCHEMA)
+                        conn.execute("INSERT INTO store_schema VALUES (%s)", (SCHEMA_VERSION,))
+                row = conn.execute("SELECT version FROM store_schema").fetchone()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, 1)", (WRITER_LOCK[0],))
+        if row is None or row[0] != SCHEMA_VERSION:
+            raise SchemaMismatch(
+                f"the index at {self.location} has schema version {row[0] if row else None}, this On Record "
+                f"reads version {SCHEMA_VERSION}. Rebuild it in an empty database with `onrecord index`.")
+        self._schema_checked = True
+
+    def _pool(self) -> ConnectionPool:
+        if self._pool_obj is None:
+            self._ensure_schema()
+            self._pool_obj = ConnectionPool(self.url, min_size=1, max_size=self._max, kwargs=_connect_kwargs(),
+                                            configure=register_vector, open=True)
+        return self._pool_obj
+
+    def close(self) -> None:
+        """Close the connection pool (readers still open must be closed first)."""
+        if self._pool_obj is not None:
+            self._pool_obj.close()
+            self._pool_obj = None
+
+    def dimension(self) -> int | None:
+        """The dimension of the vectors column (None before the first writer created it)."""
+        with self._pool().connection() as conn:
+            row = conn.execute("SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass('vectors') "
+                               "AND attname = 'embedding'").fetchone()
+        return int(row[0]) if row else None
+
+    @staticmethod
+    def _current_gen(conn: psycopg.Connection) -> tuple[int, str] | None:
+        return conn.execute("SELECT g.id, g.name FROM current c JOIN generations g ON g.id = c.gen").fetchone()
+
+    def _remove_unused(self, conn: psycopg.Connection) -> None:
+        """Delete the rows of generations that are not live and that no reader holds (autocommit conn)."""
+        live = self._current_gen(conn)
+        live_id = live[0] if live else None
+        # rows of generations never published (a writer killed before its transaction ended leaves none;
+        # this covers any other leftover) and of published generations no reader pins
+        gens = {r[0] for r in conn.execute(
+            "SELECT DISTINCT gen FROM meta WHERE gen <> %s", (live_id if live_id is not None else -1,))}
+        gens |= {r[0] for r in conn.execute("SELECT id FROM generations WHERE id <> %s",
+                                            (live_id if live_id is not None else -1,))}
+        for gen in sorted(gens):
+            with conn.transaction():
+                if not conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (READER_LOCK, gen)).fetchone()[0]:
+                    continue  # a reader still answers from it
+                for table in _COPIED:
+                    if table == "vectors" and conn.execute("SELECT to_regclass('vectors')").fetchone()[0] is None:
+                        continue
+                    conn.execute(f"DELETE FROM {table} WHERE gen = %s", (gen,))
+                conn.execute("DELETE FROM generations WHERE id = %s", (gen,))
+
+    # -- the interface -------------------------------------------------------------------------------
+    def current(self) -> str | None:
+        with self._pool().connection() as conn:
+            row = self._current_gen(conn)
+        return row[1] if row else None
+
+    def open_reader(self) -> Generation:
+        pool = self._pool()
+        conn = pool.getconn()
+        try:
+            for _ in range(5):  # the live generation may move on between reading it and pinning it
+                row = self._current_gen(conn)
+                if row is None:
+                    break
+                conn.execute("SELECT pg_advisory_lock_shared(%s, %s)", (READER_LOCK, row[0]))
+                if conn.execute("SELECT 1 FROM generations WHERE id = %s", (row[0],)).fetchone():
+                    return Generation(self, conn, row[0], row[1])
+                conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", (READER_LOCK, row[0]))
+        except BaseException:
+            pool.putconn(conn)
+            raise
+        pool.putconn(conn)
+        raise IndexMissing(
+            f"no index at {self.location}. Build one with `onrecord index PATH` and ONRECORD_STORE={self.location} "
+            "(PATH: a transcripts file or folder).")
+
+    def open_writer(self, identity: IndexIdentity, wait: float = 0) -> Writer:
+        self._ensure_schema()
+        return Writer(self, identity, wait=wait)
