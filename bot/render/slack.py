@@ -8,7 +8,7 @@ several sections) and a message at most 50 blocks (quotes that do not fit are le
 """
 from __future__ import annotations
 
-from bot.answer_types import Answer, Quote
+from bot.answer.types import Answer, Quote
 from bot.messages import t
 from bot.slack.buttons import (
     ACTION_DOWN, ACTION_MORE, ACTION_OTHER_LANGUAGE, ACTION_SHARE, ACTION_UP, ButtonState,
@@ -166,3 +166,18 @@ def render_versions(answer: Answer, shown: int | None = None) -> dict:
 def notice(text: str) -> dict:
     """A short message of our own (apology, thanks, a summary we escaped ourselves) as a message."""
     return {"text": text, "blocks": [_section(text)]}
+
+
+def with_prose(message: dict, prose: str) -> dict:
+    """`message` (an answer as render_answer made it) with a chat model's prose above its blocks: one
+    section, escaped like every quote (its quotes are slices On Record inserted, its sources listed under
+    it), cut to Slack's 3,000 characters; the plain-text fallback starts with it too. The blocks that
+    follow are unchanged, so the answer's buttons keep working."""
+    blocks = list(message.get("blocks") or [])
+    section = _section(_cut(escape(prose.strip()), SECTION_LIMIT))
+    if len(blocks) >= MAX_BLOCKS:  # keep the buttons: drop the last quote block before them instead
+        drop = len(blocks) - MAX_BLOCKS + 1
+        tail = blocks[-1:] if blocks and blocks[-1].get("type") == "actions" else []
+        blocks = blocks[: len(blocks) - len(tail) - drop] + tail
+    text = escape(prose.strip()) + "\n\n" + (message.get("text") or "")
+    return {"text": _cut(safe_text(text), FALLBACK_LIMIT), "blocks": [section, *blocks]}

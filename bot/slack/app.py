@@ -14,7 +14,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.answer_types import Answerer
+from bot.answer.types import Answerer
 from bot.slack.runtime import OnRecordBot
 from bot.slack.settings import SlackSettings
 from index.updates import IndexUpdates
@@ -41,10 +41,11 @@ def make_client(settings: SlackSettings) -> WebClient:
 
 
 def build_app(settings: SlackSettings, answerer: Answerer, client: WebClient | None = None,
-              updates: IndexUpdates | None = None) -> App:
-    """`updates`: the index-update service /reindex and shared transcripts use (None: both are declined)."""
+              updates: IndexUpdates | None = None, prose=None) -> App:
+    """`updates`: the index-update service /reindex and shared transcripts use (None: both are declined).
+    `prose`: a bot.llm.ProseWriter that adds a chat model's prose to answers by editing them (None: off)."""
     client = client or make_client(settings)
-    bot = OnRecordBot(settings, answerer, updates)
+    bot = OnRecordBot(settings, answerer, updates, prose=prose)
     app = App(
         client=client,
         signing_secret=settings.signing_secret or "",

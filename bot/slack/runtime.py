@@ -5,6 +5,10 @@ feedback store.
 Listeners acknowledge Slack at once and hand the slow part to `OnRecordBot.submit`; the answer
 is then posted by a worker. Any exception inside an answer is logged and turns into a short
 apology in the user's language; the bot keeps serving.
+
+With a prose writer (bot/llm, when ONRECORD_LLM_PROVIDER is set), an /ask-style answer is posted as
+always, then the chat model runs on a pool of its own and, if its prose passes the checks, the message
+is edited to show the prose above the quotes. A slow or failing model leaves the message as it is.
 """
 from __future__ import annotations
 
@@ -22,10 +26,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot.answer_types import Answer, Answerer
+from bot.answer.types import Answer, Answerer
 from index.store.feedback import FeedbackStore
 from bot.messages import t
-from bot.render.slack import notice, render_answer
+from bot.render.slack import notice, render_answer, with_prose
 from bot.slack.dedupe import Dedupe
 from bot.slack.settings import SlackSettings
 from index.updates import IndexUpdates
@@ -83,9 +87,13 @@ class _TTLCache:
 
 
 class OnRecordBot:
-    def __init__(self, settings: SlackSettings, answerer: Answerer, updates: IndexUpdates | None = None):
+    def __init__(self, settings: SlackSettings, answerer: Answerer, updates: IndexUpdates | None = None,
+                 prose=None):
         self.settings = settings
         self.answerer = answerer
+        self.prose = prose  # bot.llm.ProseWriter, or None: extractive answers only
+        # the chat model waits on its own pool: a slow model never holds a job worker or the engine
+        self.prose_pool = ThreadPoolExecutor(2, thread_name_prefix="onrecord-prose") if prose is not None else None
         self.updates = updates  # index/updates.py: /reindex and shared transcripts (None: declined)
         self.jobs = ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="onrecord-job")
         self.engine_pool = ThreadPoolExecutor(max(1, settings.engine_threads), thread_name_prefix="onrecord-engine")
@@ -108,8 +116,8 @@ class OnRecordBot:
                 self._feedback = FeedbackStore(self.settings.feedback_path())
             return self._feedback
 
-    def submit(self, fn: Callable, *args, **kwargs):
-        """Run `fn` on a worker; an exception is logged (listeners apologise themselves)."""
+    def submit(self, fn: Callable, *args, pool: ThreadPoolExecutor | None = None, **kwargs):
+        """Run `fn` on a worker (or on `pool`); an exception is logged (listeners apologise themselves)."""
 
         def run():
             try:
@@ -121,7 +129,7 @@ class OnRecordBot:
                     self.pending.discard(fut)
 
         with self._pending_lock:  # added before `run` can end (its `finally` takes the same lock)
-            fut = self.jobs.submit(run)
+            fut = (pool or self.jobs).submit(run)
             self.pending.add(fut)
         return fut
 
@@ -138,6 +146,8 @@ class OnRecordBot:
     def close(self) -> None:
         self.jobs.shutdown(wait=False, cancel_futures=True)
         self.engine_pool.shutdown(wait=False, cancel_futures=True)
+        if self.prose_pool is not None:
+            self.prose_pool.shutdown(wait=False, cancel_futures=True)
         if self._feedback is not None:
             self._feedback.close()
 
@@ -212,20 +222,47 @@ class OnRecordBot:
                 log.info("reactions.add failed: %s", e)
         if lang_hint is None:
             lang_hint = self.lang_hint(client, where.user)
+        answer: Answer | None = None
         try:
-            message = self._answer_message(kind, question, lang_hint, offset, where, set_status)
+            message, answer = self._answer_message(kind, question, lang_hint, offset, where, set_status)
         except Exception:
             log.exception("answering failed: %r", question[:200])
             message = notice(t(lang_hint, "error"))
-        self.post(client, where, message)
+        posted = self.post(client, where, message)
         if where.thread_ts and not where.ephemeral:
             self.threads.add((where.channel, where.thread_ts))
+        if self.prose is not None and kind == "ask" and not offset and answer is not None and answer.found:
+            self.submit(self.add_prose, client, where, question, answer.language or lang_hint, message, posted,
+                        pool=self.prose_pool)
         return message
 
+    def add_prose(self, client: WebClient, where: Where, question: str, lang_hint: str | None, message: dict,
+                  posted: dict | None) -> bool:
+        """Ask the chat model for prose; if it passes the checks, edit the answer `posted` to show it above
+        the quotes. Otherwise (slow, failing, refused) the answer stays as it is: one log line, nothing posted."""
+        result = self.prose.write(question, lang_hint)
+        if not result.ok:
+            log.info("no prose for %r: %s", question[:200], result.fallback)
+            return False
+        edited = with_prose(message, result.text)
+        try:
+            if posted and posted.get("ts"):
+                client.chat_update(channel=posted.get("channel") or where.channel, ts=posted["ts"], **edited)
+            elif where.response_url:
+                WebhookClient(where.response_url).send(
+                    response_type="ephemeral" if where.ephemeral else "in_channel", replace_original=True, **edited)
+            else:
+                log.info("no way to edit the answer to %r: prose not shown", question[:200])
+                return False
+        except Exception as e:  # the answer stands; a failed edit is a log line
+            log.warning("could not add the prose to the answer: %s", e)
+            return False
+        return True
+
     def _answer_message(self, kind: str, question: str, lang_hint: str | None, offset: int, where: Where,
-                        set_status: Callable | None) -> dict:
+                        set_status: Callable | None) -> tuple[dict, Answer | None]:
         if not question.strip():  # nothing to look up: say what to ask
-            return notice(t(lang_hint, "empty_question"))
+            return notice(t(lang_hint, "empty_question")), None
         if set_status is not None:
             try:
                 set_status(t(lang_hint, "searching"))
@@ -233,27 +270,29 @@ class OnRecordBot:
                 log.info("could not set the assistant status: %s", e)
         answer = self.run_engine(kind, question, lang_hint, offset)
         if offset and not answer.quotes:
-            return notice(t(answer.language or lang_hint, "no_more"))
-        return render_answer(answer, answer_id=self.remember(answer), offset=offset, share=where.ephemeral)
+            return notice(t(answer.language or lang_hint, "no_more")), None
+        return render_answer(answer, answer_id=self.remember(answer), offset=offset, share=where.ephemeral), answer
 
-    def post(self, client: WebClient, where: Where, message: dict) -> None:
-        """Send `message` where it belongs; an ephemeral message falls back to the response_url."""
+    def post(self, client: WebClient, where: Where, message: dict) -> dict | None:
+        """Send `message` where it belongs; an ephemeral message falls back to the response_url.
+        Returns {"channel", "ts"} of a message chat.update can edit, or None (ephemeral, response_url)."""
         if where.ephemeral:
             try:
                 client.chat_postEphemeral(channel=where.channel, user=where.user, thread_ts=where.thread_ts,
                                           **message)
-                return
+                return None
             except SlackApiError as e:
                 if not where.response_url:
                     raise
                 log.info("chat.postEphemeral failed (%s); using the response_url", e.response.get("error"))
             WebhookClient(where.response_url).send(response_type="ephemeral", replace_original=False, **message)
-            return
+            return None
         try:
-            client.chat_postMessage(channel=where.channel, thread_ts=where.thread_ts, unfurl_links=False,
-                                    unfurl_media=False, **message)
+            resp = client.chat_postMessage(channel=where.channel, thread_ts=where.thread_ts, unfurl_links=False,
+                                           unfurl_media=False, **message)
+            return {"channel": resp.get("channel") or where.channel, "ts": resp.get("ts")}
         except SlackApiError as e:
             if where.response_url and e.response.get("error") in ("channel_not_found", "not_in_channel"):
                 WebhookClient(where.response_url).send(response_type="in_channel", **message)
-            else:
-                raise
+                return None
+            raise

@@ -22,7 +22,7 @@ from typing import Callable
 
 from slack_bolt import App, BoltRequest
 
-from bot.answer_types import Answerer
+from bot.answer.types import Answerer
 from bot.slack.settings import SlackSettings
 from index.errors import MissingSettings
 from index.errors import OnRecordError
@@ -234,6 +234,22 @@ def _warm_up(answerer: Answerer) -> None:
         log.warning("warm-up question failed: %s", e)
 
 
+def _prose_writer(answerer: Answerer):
+    """The chat model's prose writer the settings ask for, or None (unset, or it cannot be built: then
+    the bot serves extractive answers and says why in the log)."""
+    from bot.llm import writer_for
+    from index.settings import get_settings
+
+    try:
+        writer = writer_for(answerer, getattr(answerer, "settings", None) or get_settings())
+    except Exception as e:  # a missing provider package, a bad setting: extractive answers still serve
+        log.warning("no prose answers: %s", e)
+        return None
+    if writer is not None:
+        log.info("prose answers on: %s", type(writer.model).__name__)
+    return writer
+
+
 def serve(
     http: bool = False,
     port: int = 3000,
@@ -246,6 +262,7 @@ def serve(
     stop: threading.Event | None = None,
     watch: Path | None = None,
     updates: IndexUpdates | None = None,
+    prose=None,
 ) -> int:
     """Run the bot until interrupted (or `stop` is set). Returns a process exit code.
 
@@ -254,6 +271,8 @@ def serve(
     by default both are opened here. Without an update service, /reindex and shared files are declined.
     `on_ready(runner)` is called once serving (tests use `runner.port`, `runner.app`, `runner.stop()`).
     `watch`: a transcripts folder indexed as it changes (through the update service).
+    `prose`: a bot.llm.ProseWriter (tests); by default the one the settings ask for (ONRECORD_LLM_PROVIDER),
+    built once here, or none.
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -285,7 +304,9 @@ def serve(
     from bot.slack.app import build_app
 
     _warm_up(answerer)
-    app = build_app(settings, answerer, updates=updates)
+    if prose is None:
+        prose = _prose_writer(answerer)
+    app = build_app(settings, answerer, updates=updates, prose=prose)
     if watch is not None:
         updates.watch(Path(watch))
     runner: HttpRunner | SocketRunner = (
