@@ -77,7 +77,7 @@ def index_cmd(
 
 def _answer_loop(kind: str, text: str, index: Path | None, as_json: bool, lang: str | None,
                  llm: bool | None = None) -> None:
-    from bot.engine import Engine
+    from bot.answer import Engine
 
     try:
         engine = Engine.open(settings=_settings(index))

@@ -34,9 +34,9 @@ from index.embedder import Embedder, load_embedder
 from index.errors import OnRecordError
 from index.settings import IndexSettings
 
-from .answer_types import Answer, Quote
-from .engine import Engine  # the one place this module names the engine
-from .question import MAX_QUESTION_CHARS, clean
+from .answer.types import Answer, Quote
+from .answer import Engine  # the one place this module names the engine
+from .answer.question import MAX_QUESTION_CHARS, clean
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from .answer_types import Answer, Answerer, Quote
+from .answer.types import Answer, Answerer, Quote
 
 
 class OnRecordRetriever(BaseRetriever):
@@ -30,14 +30,14 @@ class OnRecordRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    engine: Any = Field(description="An On Record answering engine (bot.engine.Engine or any Answerer).")
+    engine: Any = Field(description="An On Record answering engine (bot.answer.Engine or any Answerer).")
     k: int = Field(default=3, description="Quotes per question, as `ask` shows them.")
     lang_hint: str | None = Field(default=None, description="Language (ISO 639-1) that wins when detection is unsure.")
 
     @classmethod
     def from_index(cls, index_dir: str | Path | None = None, settings=None, embedder=None, **kwargs) -> "OnRecordRetriever":
         """A retriever over an index folder (default: ONRECORD_INDEX); loads the embedding model once."""
-        from .engine import Engine
+        from .answer import Engine
 
         path = Path(index_dir).expanduser() if index_dir is not None else None
         return cls(engine=Engine.open(index_dir=path, settings=settings, embedder=embedder), **kwargs)

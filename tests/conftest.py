@@ -98,7 +98,7 @@ def index_copy(tmp_path, small_index) -> Path:
 
 @pytest.fixture(scope="session")
 def engine(small_index, embedder):
-    """A real answering engine (bot.answer_types.Answerer) over the small real index."""
+    """A real answering engine (bot.answer.types.Answerer) over the small real index."""
     from bot.answer import Engine
 
     eng = Engine.open(settings=_settings(small_index), embedder=embedder)

@@ -313,7 +313,7 @@ INJECTED = (
 @pytest.fixture(scope="module")
 def injected_engine(tmp_path_factory, embedder, settings_for):
     """A real index of one small transcript with a prompt-injection line in the speaker's words."""
-    from bot.engine import Engine
+    from bot.answer import Engine
     from index.indexer import run_index
 
     root = tmp_path_factory.mktemp("injected")

@@ -49,7 +49,7 @@ def test_cli_prints_no_escape_sequences_or_controls(tmp_path, monkeypatch):
 # ---- rendering from data ---------------------------------------------------------------------------
 
 def _quote(tmp_path, **kw):
-    from bot.answer_types import Quote
+    from bot.answer.types import Quote
 
     text = "We will not be satisfied with a truce."
     p = tmp_path / "q.txt"
@@ -60,7 +60,7 @@ def _quote(tmp_path, **kw):
 
 
 def test_one_citation_in_every_renderer(tmp_path):
-    from bot.compose import compose
+    from bot.answer.compose import compose
     from bot.messages import language_name, t
     from bot.render.slack import render_answer
     from bot.render.text import terminal_text
@@ -80,7 +80,7 @@ def test_one_citation_in_every_renderer(tmp_path):
 
 
 def test_found_is_decided_once(tmp_path):
-    from bot.compose import compose
+    from bot.answer.compose import compose
     from bot.messages import t
     from bot.render.slack import render_answer
     from bot.render.text import terminal_text
@@ -94,7 +94,7 @@ def test_found_is_decided_once(tmp_path):
 
 
 def test_links_only_for_http(tmp_path):
-    from bot.compose import compose
+    from bot.answer.compose import compose
     from bot.render.slack import render_answer
 
     for url in ("javascript:alert(1)", "file:///etc/passwd", "data:text/html,x", "https://", "https://a b.org/"):

@@ -7,12 +7,12 @@ import numpy as np
 
 from index.language import detect_language
 
-from ..question import script_allowed
+from .question import script_allowed
 
 
 @dataclass
 class Asked:
-    text: str  # cleaned (bot.question.clean)
+    text: str  # cleaned (bot.answer.question.clean)
     lang: str  # ISO 639-1, among the configured languages
     vector: np.ndarray  # the model's query embedding
 

@@ -8,7 +8,7 @@ from index.settings import AnswerSettings
 from index.store import SentenceRecord, StoreReader
 from index.textnorm import normalize, stems, words
 
-from ..answer_types import Quote
+from .types import Quote
 from .asked import Asked
 from .evidence import lexical_coverage
 from .quotes import extend, joinable_run, make_quote, sentence_text, statement_group, versions_of

@@ -19,9 +19,9 @@ from index.settings import IndexSettings, get_settings
 from index.store import open_backend
 from index.textnorm import normalize
 
-from ..answer_types import Answer
-from ..compose import compose
-from ..question import clean
+from .types import Answer
+from .compose import compose
+from .question import clean
 from .asked import Asked, question_language
 from .assemble import QuoteAssembler
 from .live import LiveIndex
@@ -33,7 +33,7 @@ from .vectors import QuestionVectors
 
 
 class Engine:
-    """Implements bot.answer_types.Answerer over an index."""
+    """Implements bot.answer.types.Answerer over an index."""
 
     def __init__(self, settings: IndexSettings, embedder: Embedder | None = None, ranker: Ranker | None = None):
         self.settings = settings

@@ -8,7 +8,7 @@ from index.search import dense_search
 from index.store import SentenceRecord, StoreReader
 from index.textnorm import normalize
 
-from ..answer_types import Quote
+from .types import Quote
 from .quotes import make_quote, statement_group, versions_of
 
 

@@ -10,7 +10,7 @@ import logging
 from index.chunk import joinable
 from index.store import SentenceRecord, StoreReader
 
-from ..answer_types import Quote
+from .types import Quote
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from index.chunk import split_sentences
 from index.errors import ProseRefused
 from index.textnorm import normalize, words
 
-from ..answer_types import Quote
+from ..answer.types import Quote
 from ..answer.names import phonetic
 from .schema import ProseOut
 

@@ -27,7 +27,7 @@ from langchain_core.output_parsers import PydanticOutputParser
 
 from index.language import UNSURE, detect_language
 
-from ..answer_types import Answer, Answerer
+from ..answer.types import Answer, Answerer
 from ..render.citation import citation, plain
 from ..messages import language_name
 from index.errors import ProseRefused

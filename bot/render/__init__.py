@@ -3,7 +3,7 @@ plain text and the terminal (text.py), Slack's Block Kit (slack.py). Renderers o
 found, and in which words, is decided once, here and in bot/compose.py."""
 from __future__ import annotations
 
-from bot.answer_types import Answer
+from bot.answer.types import Answer
 
 
 def headline_key(answer: Answer) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass
 
-from bot.answer_types import Quote
+from bot.answer.types import Quote
 from bot.messages import language_name, t
 
 

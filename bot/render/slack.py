@@ -175,9 +175,11 @@ def with_prose(message: dict, prose: str) -> dict:
     follow are unchanged, so the answer's buttons keep working."""
     blocks = list(message.get("blocks") or [])
     section = _section(_cut(escape(prose.strip()), SECTION_LIMIT))
-    if len(blocks) >= MAX_BLOCKS:  # keep the buttons: drop the last quote block before them instead
-        drop = len(blocks) - MAX_BLOCKS + 1
-        tail = blocks[-1:] if blocks and blocks[-1].get("type") == "actions" else []
-        blocks = blocks[: len(blocks) - len(tail) - drop] + tail
+    if len(blocks) >= MAX_BLOCKS:  # keep the buttons; leave out whole quotes (sections and citation) instead
+        tail = blocks[-1:] if blocks[-1].get("type") == "actions" else []
+        body = blocks[: len(blocks) - len(tail)]
+        while len(body) > 1 and (len(body) + len(tail) >= MAX_BLOCKS or body[-1].get("type") != "context"):
+            body.pop()
+        blocks = body + tail
     text = escape(prose.strip()) + "\n\n" + (message.get("text") or "")
     return {"text": _cut(safe_text(text), FALLBACK_LIMIT), "blocks": [section, *blocks]}

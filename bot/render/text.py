@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from bot.answer_types import Answer
+from bot.answer.types import Answer
 from bot.messages import t
 
 from . import headline_key

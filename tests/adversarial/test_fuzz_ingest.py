@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.question import MAX_QUESTION_CHARS, clean
+from bot.answer.question import MAX_QUESTION_CHARS, clean
 from index.chunk import MAX_SENTENCE_CHARS, chunk_document
 from index.errors import SkipFile
 from index.ingest import formats, parse_bytes

@@ -225,7 +225,7 @@ def test_escape_sequences_in_transcripts_never_reach_stored_text(tmp_path, embed
 
 
 def test_escape_sequences_in_questions_are_dropped_with_their_payload():
-    from bot.question import clean
+    from bot.answer.question import clean
 
     for raw in ("What did \x1b]0;pwned\x1b\\Lavrov say?", "What did \x9d0;pwned\x9cLavrov say?",
                 "What did \x1b[2J\x1b[31mLavrov say?", "What did \x9b1mLavrov\x07 say?"):

@@ -12,7 +12,7 @@ import slack_path  # noqa: F401  (tests/slack on sys.path)
 from slack_fixtures import http_bot, settings, standin, updates  # noqa: F401  (pytest fixtures)
 from standin import command_form, post
 
-from bot.engine import Engine
+from bot.answer import Engine
 from index.indexer import run_index
 
 SECRET = "test-signing-secret"

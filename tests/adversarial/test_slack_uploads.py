@@ -18,7 +18,7 @@ import slack_path  # noqa: F401  (tests/slack on sys.path)
 from slack_fixtures import http_bot, updates  # noqa: F401  (pytest fixture)
 from standin import SlackStandIn, command_form, event_body, post
 
-from bot.engine import Engine
+from bot.answer import Engine
 from bot.messages import t
 from bot.slack.settings import SlackSettings
 from index.store import current_name

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 
-from bot.answer_types import Answer
+from bot.answer.types import Answer
 from bot.render.slack import escape
 from bot.slack.buttons import ButtonState
 

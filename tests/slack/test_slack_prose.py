@@ -20,7 +20,8 @@ from test_llm import answer as scripted_answer
 
 from bot.llm import ProseWriter
 from bot.messages import t
-from bot.render.slack import escape
+from bot.answer.types import Answer, Quote
+from bot.render.slack import MAX_BLOCKS, escape, render_answer, with_prose
 
 SECRET = "test-signing-secret"
 EN_Q = "What did Lavrov say about a truce?"
@@ -163,3 +164,28 @@ def test_without_a_writer_nothing_changes(http_bot, standin):
     assert_exact_quotes(http_bot.app, call)
     assert standin.of("chat.update") == [] and standin.of("response_url") == []
     assert len(standin.replies()) == 1
+
+
+def test_prose_section_fits_slacks_limits_and_keeps_whole_quotes_and_buttons():
+    """The prose goes above the answer in one escaped section of at most 3,000 characters; a message
+    already at Slack's 50 blocks loses a whole quote (never a citation alone) and keeps its buttons."""
+    quotes = [Quote(text=f"Quote number {i} <!channel> & more.", language="en", source="/x.txt", title="Briefing",
+                    speaker="Lavrov", date="2024-01-01", url=None, location="¶ 1", start=0, end=10, score=1.0)
+              for i in range(40)]
+    answer = Answer(question="q?", language="en", found=True, answer="", quotes=quotes)
+    message = render_answer(answer, answer_id="a1")
+    blocks = message["blocks"]
+    full = {**message, "blocks": blocks[:-1] + [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}] * (
+        MAX_BLOCKS - len(blocks)) + blocks[-1:]}
+    assert len(full["blocks"]) == MAX_BLOCKS
+
+    edited = with_prose(full, "Lavrov said “<@U123> & co” [1]" + "!" * 5000)
+    prose, *rest = edited["blocks"]
+    assert len(edited["blocks"]) <= MAX_BLOCKS and len(prose["text"]["text"]) <= 3000
+    assert prose["text"]["text"].startswith("Lavrov said “&lt;@U123&gt; &amp; co” [1]")
+    assert rest[-1] == blocks[-1] and rest[-1]["type"] == "actions"
+    assert rest[-2]["type"] == "context"  # the last quote left has its citation
+    assert rest[:-1] == full["blocks"][: len(rest) - 1]
+
+    small = render_answer(Answer(question="q?", language="en", found=True, answer="", quotes=quotes[:2]))
+    assert with_prose(small, "Prose [1]")["blocks"][1:] == small["blocks"]

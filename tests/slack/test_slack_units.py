@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer_types import Answer, Quote
-from bot.compose import compose
+from bot.answer.types import Answer, Quote
+from bot.answer.compose import compose
 from index.store.feedback import FeedbackStore
 from bot.messages import t
 from bot.render.slack import MAX_BLOCKS, SECTION_LIMIT, escape, render_answer, render_versions

@@ -10,7 +10,7 @@ import logging
 from slack_bolt import App
 from slack_sdk.webhook import WebhookClient
 
-from bot.answer_types import Answer
+from bot.answer.types import Answer
 from bot.messages import t
 from bot.render.slack import escape, notice, render_answer, render_versions
 from bot.slack.buttons import (

@@ -2,9 +2,9 @@
 anything was found (decided here, once), and the answer's text (bot/render/text.py)."""
 from __future__ import annotations
 
-from .answer_types import Answer, Quote
-from .messages import t
-from .render.text import answer_text
+from .types import Answer, Quote
+from ..messages import t
+from ..render.text import answer_text
 
 KINDS = ("ask", "quote", "empty")
 
