@@ -26,6 +26,16 @@ __all__ = [
 ]
 
 
-def open_backend(index_dir: Path) -> IndexBackend:
-    """The backend an index location names (today a folder: SQLite + FAISS)."""
+def open_backend(index_dir: Path | str) -> IndexBackend:
+    """The backend an index location names: a folder (SQLite + FAISS, the default), or a
+    `postgresql://` URL (PostgreSQL + pgvector, index/store/postgres.py; ONRECORD_STORE)."""
+    location = str(index_dir)
+    for scheme in ("postgresql:", "postgres:"):
+        if location.startswith(scheme):
+            from .postgres import PostgresBackend  # psycopg is an optional dependency (extra `postgres`)
+
+            if location.startswith(scheme + "//"):
+                return PostgresBackend(location)
+            # a URL that went through Path lost a slash (and an empty host: pass such URLs as strings)
+            return PostgresBackend("postgresql://" + location[len(scheme):].lstrip("/"))
     return SqliteBackend(Path(index_dir))
