@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from index.errors import OnRecordError
-from index.settings import IndexSettings, get_settings
+from index.settings import Settings, get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="On Record: verbatim quotes from transcripts.")
 model_app = typer.Typer(no_args_is_help=True, help="The embedding model.")
@@ -24,7 +24,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (one object pe
 LangOpt = Annotated[Optional[str], typer.Option("--lang", help="Language hint (ISO 639-1) that wins when detection is unsure.")]
 
 
-def _settings(index: Path | None) -> IndexSettings:
+def _settings(index: Path | None) -> Settings:
     s = get_settings()
     return s.model_copy(update={"index": index}) if index else s
 

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from index.embedder import Embedder, load_embedder
 from index.errors import OnRecordError
-from index.settings import IndexSettings
+from index.settings import Settings
 
 from .answer.types import Answer, Quote
 from .answer import Engine  # the one place this module names the engine
@@ -94,7 +94,7 @@ class EngineHolder:
     opening that fails (no index yet, wrong model) is retried on the next call, with the model kept
     loaded, so building the index while the server runs needs no restart."""
 
-    def __init__(self, settings: IndexSettings):
+    def __init__(self, settings: Settings):
         self.settings = settings
         self._engine: Engine | None = None
         self._embedder: Embedder | None = None
@@ -240,7 +240,7 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
                             open_world_hint=False)
 
 
-def build_server(settings: IndexSettings, holder: EngineHolder | None = None) -> MCPServer:
+def build_server(settings: Settings, holder: EngineHolder | None = None) -> MCPServer:
     holder = holder or EngineHolder(settings)
     server = MCPServer(NAME, title="On Record", instructions=INSTRUCTIONS, log_level="WARNING")
 
@@ -288,7 +288,7 @@ def build_server(settings: IndexSettings, holder: EngineHolder | None = None) ->
     return server
 
 
-def serve(settings: IndexSettings, http: bool = False, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(settings: Settings, http: bool = False, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve until the client goes away (stdio) or the process is stopped (HTTP at /mcp)."""
     # argument errors go to an assistant: the validation message without pydantic's documentation links
     os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")

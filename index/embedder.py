@@ -25,7 +25,7 @@ import numpy as np
 
 from . import models
 from .errors import ModelError
-from .settings import IndexSettings
+from .settings import Settings
 
 BACKENDS = ("auto", "fp32", "bf16")
 SMALL_INPUT = 16  # texts in one call at or below which encoding runs on one thread
@@ -57,7 +57,7 @@ class Embedder(Protocol):
     def embed_queries(self, texts: list[str]) -> np.ndarray: ...
 
 
-def default_model_path(settings: IndexSettings) -> Path:
+def default_model_path(settings: Settings) -> Path:
     """The folder of the default shipped model (`index.models.DEFAULT_MODEL`)."""
     return models.folder(settings, models.DEFAULT_MODEL)
 
@@ -104,7 +104,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def planned_backend(settings: IndexSettings) -> str:
+def planned_backend(settings: Settings) -> str:
     """The backend `load_embedder` will try, from settings and CPU flags (no model loaded)."""
     choice = (settings.backend or "auto").lower()
     if choice not in BACKENDS:
@@ -317,7 +317,7 @@ class SentenceTransformerEmbedder:
         }
 
 
-def _resolve(settings: IndexSettings) -> models.Resolved:
+def _resolve(settings: Settings) -> models.Resolved:
     """The model settings select, with ONRECORD_MODEL_DIM checked against what it was trained for."""
     resolved = models.resolve(settings)
     if resolved.fallback:
@@ -334,7 +334,7 @@ def _resolve(settings: IndexSettings) -> models.Resolved:
     return resolved
 
 
-def load_embedder(settings: IndexSettings) -> Embedder:
+def load_embedder(settings: Settings) -> Embedder:
     resolved = _resolve(settings)
     precision = (settings.backend or "auto").lower()
     if precision not in BACKENDS:
@@ -346,7 +346,7 @@ def load_embedder(settings: IndexSettings) -> Embedder:
     return emb
 
 
-def model_info(settings: IndexSettings, load: bool = False) -> dict:
+def model_info(settings: Settings, load: bool = False) -> dict:
     """What `onrecord model info` prints: name, path, dimension, fingerprint, backend, and which
     shipped models are prepared (`models`), which is the default, and why another is in use
     (`fallback`).

@@ -20,7 +20,7 @@ from .errors import SkipFile
 from .ingest import parse_bytes
 from .ingest.encoding import read_bytes
 from .ingest.formats import is_candidate
-from .settings import IndexSettings
+from .settings import Settings
 from .store import FileRecord, IndexIdentity, NewPassage, NewSentence, StoreWriter, open_backend
 from .language import language_name
 from .textnorm import normalize, stems
@@ -184,7 +184,7 @@ def _insert_document(
 
 def run_index(
     paths: list[Path],
-    settings: IndexSettings,
+    settings: Settings,
     embedder: Embedder | None = None,
     prune: bool = False,
     progress: bool | None = None,

@@ -21,7 +21,7 @@ from typing import Callable
 from .embedder import Embedder, SharedEmbedder, load_embedder
 from .errors import IndexLocked
 from .indexer import IndexSummary, discover, run_index
-from .settings import IndexSettings
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ LOCK_POLL = 2.0  # seconds per attempt at the writer lock (so stop() is honoured
 
 
 class IndexUpdates:
-    def __init__(self, settings: IndexSettings, embedder: Embedder | None = None, folder: Path | None = None,
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, folder: Path | None = None,
                  wait: float | None = 600, prune: bool = True):
         self.settings = settings
         self.folder = Path(folder).absolute() if folder is not None else None  # the transcripts folder
@@ -43,7 +43,7 @@ class IndexUpdates:
         self.busy = False
 
     @classmethod
-    def sharing(cls, settings: IndexSettings, embedder: Embedder, **kwargs) -> "IndexUpdates":
+    def sharing(cls, settings: Settings, embedder: Embedder, **kwargs) -> "IndexUpdates":
         """Updates of the index a running engine reads, with the engine's model: embedded in slices,
         so a question waits for at most one slice of a re-index."""
         return cls(settings, embedder if isinstance(embedder, SharedEmbedder) else SharedEmbedder(embedder), **kwargs)

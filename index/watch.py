@@ -30,7 +30,7 @@ from .embedder import Embedder, SharedEmbedder
 from .errors import IndexLocked
 from .indexer import IndexSummary
 from .ingest.formats import SIDECAR_NAMES, TRANSCRIPT_SUFFIXES
-from .settings import IndexSettings
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Watcher:
     def __init__(
         self,
         paths: list[Path],
-        settings: IndexSettings,
+        settings: Settings,
         prune: bool = True,
         embedder: Embedder | None = None,
         on_summary: Callable[[IndexSummary], None] | None = None,
@@ -266,7 +266,7 @@ class Watcher:
 
 def watch_and_index(
     paths: list[Path],
-    settings: IndexSettings,
+    settings: Settings,
     prune: bool = True,
     embedder: Embedder | None = None,
     stop: threading.Event | None = None,

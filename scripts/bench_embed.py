@@ -170,10 +170,10 @@ def worker(spec: dict) -> dict:
 
     if kind in ("torch-fp32", "torch-bf16", "auto"):
         from index.embedder import SentenceTransformerEmbedder, load_embedder
-        from index.settings import IndexSettings
+        from index.settings import Settings
 
         if kind == "auto":
-            emb = load_embedder(IndexSettings(model=spec["model"], backend="auto", batch_size=spec["batch_size"]))
+            emb = load_embedder(Settings(model=spec["model"], backend="auto", batch_size=spec["batch_size"]))
         else:
             emb = SentenceTransformerEmbedder(spec["model"], batch_size=32, precision=kind.split("-")[1],
                                               threads=threads)
@@ -398,9 +398,9 @@ def main() -> None:
 
     from index.embedder import bf16_support, default_model_path, default_threads
     from index.models.e5_small import prepare_model
-    from index.settings import IndexSettings
+    from index.settings import Settings
 
-    settings = IndexSettings()
+    settings = Settings()
     model = args.model or str(prepare_model(settings) if not default_model_path(settings).exists()
                               else default_model_path(settings))
     corpus = Path(args.corpus)

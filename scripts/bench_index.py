@@ -106,10 +106,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--index", type=Path, help="an index of the whole corpus for the ask latency (built if absent)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-out" / "index.json")
     args = ap.parse_args(argv)
-    from index.settings import IndexSettings
+    from index.settings import Settings
 
-    def settings_factory(index_dir: Path) -> IndexSettings:
-        return IndexSettings(index=index_dir)
+    def settings_factory(index_dir: Path) -> Settings:
+        return Settings(index=index_dir)
 
     result = {"pipeline": bench_pipeline(pick_files(args.files), settings_factory)}
     if args.index is None or not (args.index / "CURRENT").exists():

@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     from bot.answer import Engine
     from bot.slack.serve import serve
-    from bot.slack.settings import SlackSettings
-    from index.settings import IndexSettings
+    from index.settings import SlackSettings
+    from index.settings import Settings
 
-    index_dir = args.index or IndexSettings().index_dir
+    index_dir = args.index or Settings().index_dir
     t0 = time.perf_counter()
     engine = Engine.open(index_dir)
     open_s = time.perf_counter() - t0

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from index.embedder import SentenceTransformerEmbedder, default_model_path
-from index.settings import IndexSettings, get_settings
+from index.settings import Settings, get_settings
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("ONRECORD_TEST_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -20,7 +20,7 @@ DEV_QUESTIONS = CORPUS.parent / "dev-questions.jsonl"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-_PREPARED_MODEL = os.environ.get("ONRECORD_MODEL") or str(default_model_path(IndexSettings()))
+_PREPARED_MODEL = os.environ.get("ONRECORD_MODEL") or str(default_model_path(Settings()))
 
 # Small real subsets, for tests that need a real index but not the whole corpus.
 SMALL_SET = [
@@ -59,8 +59,8 @@ def embedder():
     return SentenceTransformerEmbedder(_PREPARED_MODEL, precision="auto")  # as in production: bf16 where native
 
 
-def _settings(index_dir: Path) -> IndexSettings:
-    return IndexSettings(home=index_dir.parent, index=index_dir, model=_PREPARED_MODEL)
+def _settings(index_dir: Path) -> Settings:
+    return Settings(home=index_dir.parent, index=index_dir, model=_PREPARED_MODEL)
 
 
 @pytest.fixture(scope="session")

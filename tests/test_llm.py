@@ -25,7 +25,7 @@ from pydantic import Field
 
 from bot.llm import Passage, ProseWriter, chat_model
 from bot.llm.prose import prompt
-from index.settings import IndexSettings
+from index.settings import Settings
 
 TRUCE = "What did Lavrov say about a truce?"
 BOTH = "What did Lavrov and Zakharova say about Kiev?"
@@ -476,18 +476,18 @@ def test_settings_select_the_provider_and_unset_means_none(monkeypatch):
     from langchain_ollama import ChatOllama
     from langchain_openai import ChatOpenAI
 
-    assert chat_model(IndexSettings()) is None
+    assert chat_model(Settings()) is None
     monkeypatch.setenv("MY_LLM_KEY", "sk-test")
-    s = IndexSettings(llm_provider="openai", llm_model="some-model", llm_base_url="http://127.0.0.1:9/v1",
+    s = Settings(llm_provider="openai", llm_model="some-model", llm_base_url="http://127.0.0.1:9/v1",
                       llm_api_key_env="MY_LLM_KEY", llm_timeout=7)
     m = chat_model(s)
     assert isinstance(m, ChatOpenAI) and m.model_name == "some-model" and m.openai_api_base == "http://127.0.0.1:9/v1"
     assert m.openai_api_key.get_secret_value() == "sk-test" and m.request_timeout == 7
-    o = chat_model(IndexSettings(llm_provider="ollama", llm_model="qwen2.5:0.5b"))
+    o = chat_model(Settings(llm_provider="ollama", llm_model="qwen2.5:0.5b"))
     assert isinstance(o, ChatOllama) and o.base_url == "http://localhost:11434"
     monkeypatch.setenv("ONRECORD_LLM_PROVIDER", "ollama")
     monkeypatch.setenv("ONRECORD_LLM_MODEL", "m")
-    assert IndexSettings().llm_provider == "ollama"
+    assert Settings().llm_provider == "ollama"
 
 
 def test_prompts_live_in_files():
@@ -501,7 +501,7 @@ def test_prompts_live_in_files():
                     reason="no model server configured: set ONRECORD_TEST_LLM_PROVIDER (openai or ollama), "
                            "ONRECORD_TEST_LLM_MODEL and ONRECORD_TEST_LLM_BASE_URL to run against one")
 def test_real_model_server(engine):
-    settings = IndexSettings(
+    settings = Settings(
         llm_provider=os.environ["ONRECORD_TEST_LLM_PROVIDER"], llm_model=os.environ.get("ONRECORD_TEST_LLM_MODEL"),
         llm_base_url=os.environ.get("ONRECORD_TEST_LLM_BASE_URL"), llm_timeout=float(os.environ.get("ONRECORD_TEST_LLM_TIMEOUT", "120")),
         llm_method=os.environ.get("ONRECORD_TEST_LLM_METHOD"))
@@ -631,7 +631,7 @@ def test_cli_failing_endpoint_keeps_the_extractive_answer(small_index, engine, m
 def test_ollama_provider_against_a_local_stand_in(engine):
     stand_in = _StandIn()
     try:
-        settings = IndexSettings(llm_provider="ollama", llm_model="qwen2.5:0.5b", llm_base_url=stand_in.root)
+        settings = Settings(llm_provider="ollama", llm_model="qwen2.5:0.5b", llm_base_url=stand_in.root)
         result = ProseWriter.from_settings(engine, settings).write(TRUCE)
     finally:
         stand_in.close()

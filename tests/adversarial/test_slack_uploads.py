@@ -20,7 +20,7 @@ from standin import SlackStandIn, command_form, event_body, post
 
 from bot.answer import Engine
 from bot.messages import t
-from bot.slack.settings import SlackSettings
+from index.settings import SlackSettings
 from index.store import current_name
 
 SECRET = "test-signing-secret"

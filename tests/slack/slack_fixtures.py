@@ -11,7 +11,7 @@ import pytest
 from standin import SlackStandIn, SocketModeStandIn
 
 from bot.slack.serve import serve
-from bot.slack.settings import SlackSettings
+from index.settings import SlackSettings
 from index.updates import IndexUpdates
 
 SIGNING_SECRET = "test-signing-secret"

@@ -74,7 +74,7 @@ def test_runtime_shape():
 
 def test_the_health_check_reads_the_heartbeat_of_the_running_bot(monkeypatch, tmp_path):
     """Under the image's settings the bot writes the file the HEALTHCHECK reads, often enough for it."""
-    from bot.slack.settings import SlackSettings
+    from index.settings import SlackSettings
 
     env = dict(re.findall(r"(\w+)=(\S+)", " ".join(rest for word, rest in instructions() if word == "ENV")))
     for key in ("ONRECORD_HOME", "ONRECORD_HEARTBEAT"):

@@ -7,7 +7,7 @@ import time
 import pytest
 from slack_fixtures import serve_in_thread
 
-from bot.slack.settings import SlackSettings
+from index.settings import SlackSettings
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ from standin import SlackStandIn, command_form, event_body, message, post
 from bot.answer import Engine
 from bot.messages import t
 from bot.slack.serve import serve
-from bot.slack.settings import SlackSettings
+from index.settings import SlackSettings
 from bot.uploads import safe_name, save_into
 from index.errors import UploadRefused
 from index.store import current_name, open_current

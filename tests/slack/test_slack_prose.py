@@ -175,8 +175,9 @@ def test_prose_section_fits_slacks_limits_and_keeps_whole_quotes_and_buttons():
     answer = Answer(question="q?", language="en", found=True, answer="", quotes=quotes)
     message = render_answer(answer, answer_id="a1")
     blocks = message["blocks"]
-    full = {**message, "blocks": blocks[:-1] + [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}] * (
-        MAX_BLOCKS - len(blocks)) + blocks[-1:]}
+    head, pair, actions = blocks[0], blocks[1:3], blocks[-1]  # headline, one quote (section, citation), buttons
+    assert [b["type"] for b in pair] == ["section", "context"] and actions["type"] == "actions"
+    full = {**message, "blocks": [head] + pair * ((MAX_BLOCKS - 2) // 2) + [actions]}
     assert len(full["blocks"]) == MAX_BLOCKS
 
     edited = with_prose(full, "Lavrov said “<@U123> & co” [1]" + "!" * 5000)
@@ -184,8 +185,8 @@ def test_prose_section_fits_slacks_limits_and_keeps_whole_quotes_and_buttons():
     assert len(edited["blocks"]) <= MAX_BLOCKS and len(prose["text"]["text"]) <= 3000
     assert prose["text"]["text"].startswith("Lavrov said “&lt;@U123&gt; &amp; co” [1]")
     assert rest[-1] == blocks[-1] and rest[-1]["type"] == "actions"
+    assert rest[:-1] == full["blocks"][: MAX_BLOCKS - 3]  # one whole quote (section and citation) left out
     assert rest[-2]["type"] == "context"  # the last quote left has its citation
-    assert rest[:-1] == full["blocks"][: len(rest) - 1]
 
     small = render_answer(Answer(question="q?", language="en", found=True, answer="", quotes=quotes[:2]))
     assert with_prose(small, "Prose [1]")["blocks"][1:] == small["blocks"]

@@ -16,7 +16,7 @@ from bot.slack.buttons import ACTION_MORE, ACTION_SHARE, VALUE_LIMIT, ButtonStat
 from bot.slack.dedupe import Dedupe
 from bot.slack.runtime import locale_to_lang, strip_mentions
 from bot.slack.serve import serve
-from bot.slack.settings import SlackSettings
+from index.settings import SlackSettings
 from index.errors import MissingSettings
 
 HOSTILE = "Ask <!channel> and <@U12345> & <!here>: see <https://evil.example|your bank> > now"
