@@ -240,7 +240,11 @@ class OnRecordBot:
                   posted: dict | None) -> bool:
         """Ask the chat model for prose; if it passes the checks, edit the answer `posted` to show it above
         the quotes. Otherwise (slow, failing, refused) the answer stays as it is: one log line, nothing posted."""
-        result = self.prose.write(question, lang_hint)
+        try:
+            result = self.prose.write(question, lang_hint)
+        except Exception as e:  # the candidates' lookup failed: the answer as posted stands
+            log.warning("no prose for %r: %s: %s", question[:200], type(e).__name__, e)
+            return False
         if not result.ok:
             log.info("no prose for %r: %s", question[:200], result.fallback)
             return False
