@@ -28,13 +28,16 @@ Full text: `passages.terms` (the stems the indexer computed, index.textnorm.stem
 meaning as the SQLite FTS5 side); `passages.fts` additionally holds the passage's own text under
 PostgreSQL's configuration for its document's language (english, swedish, german, russian, simple for
 the rest) for native full-text queries (search_passage_text). Sentences' normalised text is a
-`simple` tsvector for phrase and term lookups. Ranking is ts_rank_cd (not BM25: PostgreSQL has no IDF
-ranking built in), so scores differ from SQLite's while matches are the same.
+`simple` tsvector for phrase and term lookups. search_passage_terms scores PostgreSQL's pre-ranked
+matches with BM25 as FTS5 does (PostgreSQL has no IDF ranking built in); sentence term lookups rank
+by ts_rank_cd.
 """
 from __future__ import annotations
 
+import math
 import re
 import time
+from collections import Counter
 from typing import Iterable
 
 import numpy as np
@@ -56,6 +59,7 @@ from .interface import (
 SCHEMA_VERSION = 1
 WRITER_LOCK = (74_310, 0)  # advisory lock key (int4, int4) of the one writer
 READER_LOCK = 74_311  # advisory lock namespace of readers' pinned generations: (READER_LOCK, gen)
+BM25_POOL = 20  # matches pre-ranked by PostgreSQL and scored with BM25, per result asked for
 EXACT_BELOW = 20_000  # generations with fewer vectors are searched exactly (no approximate index)
 
 TS_CONFIGS = {"en": "english", "sv": "swedish", "de": "german", "ru": "russian"}
@@ -238,6 +242,7 @@ class Generation(_Records):
         self._texts: dict[int, str] = {}
         self._languages: dict[int, str | None] | None = None
         self._passage_total: int | None = None
+        self._lengths: tuple[int, float] | None = None
 
     def identity(self) -> IndexIdentity | None:
         model = self._meta("model")
@@ -383,18 +388,43 @@ class Generation(_Records):
 
     def search_passage_terms(self, terms: list[str], language: str | None, k: int) -> list[tuple[int, float]]:
         """Passages holding any of the (already stemmed) terms, in documents of `language` when given,
-        best first by ts_rank_cd (higher is better)."""
+        best first by BM25 (higher is better). PostgreSQL finds and pre-ranks the matches (GIN index,
+        ts_rank_cd: it has no IDF ranking of its own); the best BM25_POOL * k of them are scored with
+        Okapi BM25 as SQLite FTS5's bm25() does it (k1 1.2, b 0.75, idf floored at 1e-6), over the
+        generation's statistics (passages, mean length, passages per term), so rankings agree."""
         terms = _terms(terms)
-        if not terms:
+        if not terms or k <= 0:
             return []
         q = _or_query(len(terms))
         lang = "AND p.language = %s " if language else ""
-        params = [*terms, self.gen, *([language] if language else []), k]
+        params = [*terms, self.gen, *([language] if language else []), max(BM25_POOL * k, 200)]
         rows = self.conn.execute(
-            f"SELECT p.id, ts_rank_cd(p.terms_tsv, q.q, 1) AS s FROM passages p, (SELECT {q} AS q) q "
-            f"WHERE p.gen = %s AND numnode(q.q) > 0 AND p.terms_tsv @@ q.q {lang}ORDER BY s DESC, p.id LIMIT %s",
+            f"SELECT p.id, p.terms FROM passages p, (SELECT {q} AS q) q WHERE p.gen = %s AND numnode(q.q) > 0 "
+            f"AND p.terms_tsv @@ q.q {lang}ORDER BY ts_rank_cd(p.terms_tsv, q.q, 1) DESC, p.id LIMIT %s",
             params).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
+        if not rows:
+            return []
+        total, mean_len = self._length_stats()
+        df = self.term_document_frequency(terms)
+        idf = {t: max(math.log((total - df[t] + 0.5) / (df[t] + 0.5)), 1e-6) for t in terms}
+        k1, b = 1.2, 0.75
+        scored = []
+        for pid, text in rows:
+            tokens = text.lower().split()
+            counts = Counter(tokens)
+            norm = k1 * (1 - b + b * len(tokens) / (mean_len or 1))
+            score = sum(idf[t] * counts[t] * (k1 + 1) / (counts[t] + norm) for t in terms if counts.get(t))
+            scored.append((int(pid), float(score)))
+        scored.sort(key=lambda t: (-t[1], t[0]))
+        return scored[:k]
+
+    def _length_stats(self) -> tuple[int, float]:
+        """Passages in the generation and their mean number of terms (computed once: it never changes)."""
+        if self._lengths is None:
+            row = self._one("SELECT count(*), avg(array_length(regexp_split_to_array(btrim(terms), '\\s+'), 1)) "
+                            "FROM passages WHERE gen = %(g)s")
+            self._lengths = (int(row[0]), float(row[1] or 0.0))
+        return self._lengths
 
     def search_passage_text(self, text: str, language: str | None, k: int) -> list[tuple[int, float]]:
         """Native full text (PostgreSQL-only): `text` parsed with the language's configuration, matched
