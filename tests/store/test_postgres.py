@@ -163,3 +163,27 @@ def test_a_postgresql_location_opens_this_backend(pg):
     same.close()
     assert redact("postgresql://reader:s3cret@db.example:5432/onrecord") == "postgresql://reader@db.example:5432/onrecord"
     assert isinstance(open_backend("postgresql://u@h/db"), PostgresBackend)
+
+
+def test_passage_term_scores_equal_sqlites_bm25(pg, tmp_path):
+    """The same passages in both backends: search_passage_terms finds the same passages, in the same
+    order, with FTS5's bm25 scores."""
+    from index.store import SqliteBackend
+
+    texts = [(SV, "sv"), (EN, "en"), ("The ceasefire was a proposal of the ministers, a ceasefire now.", "en"),
+             ("Die Bundesregierung hält an ihrem Ziel fest, die Ausgaben für Bildung zu erhöhen.", "de")]
+    readers = []
+    for backend in (pg(), SqliteBackend(tmp_path / "sqlite")):
+        for i, (text, lang) in enumerate(texts):
+            _write(backend, f"/a/{i}.txt", text, lang, seed=i)
+        readers.append(backend.open_reader())
+    try:
+        for words, lang in (("ceasefire proposals ministers", "en"), ("ceasefire", None), ("förslag", "sv"),
+                            ("Bildung ceasefire", None)):
+            q = stems(words, lang or "en")
+            on_pg, on_sqlite = (r.search_passage_terms(q, lang, 5) for r in readers)
+            assert on_pg and [i for i, _ in on_pg] == [i for i, _ in on_sqlite], words
+            assert np.allclose([s for _, s in on_pg], [s for _, s in on_sqlite], rtol=1e-4, atol=1e-6)
+    finally:
+        for r in readers:
+            r.close()
