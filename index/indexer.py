@@ -196,7 +196,7 @@ def run_index(
     summary = IndexSummary()
     embedder = embedder or load_embedder(settings)
     identity = IndexIdentity(embedder.name, embedder.dimension, f"{CHUNKER_VERSION}:{settings.passage_chars}")
-    writer = open_backend(settings.index_dir).open_writer(identity, wait=wait)
+    writer = open_backend(settings.index_location).open_writer(identity, wait=wait)
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(desc="embedding", unit="passage", disable=not show, file=sys.stderr)
     try:

@@ -345,6 +345,11 @@ class Settings(BaseSettings):
         return self.index or (self.home / "index")
 
     @property
+    def index_location(self) -> str | Path:
+        """Where the index lives: ONRECORD_STORE (a PostgreSQL URL) when set, else the index folder."""
+        return self.store or self.index_dir
+
+    @property
     def model_dir(self) -> Path:
         return self.models_dir or (self.home / "models")
 

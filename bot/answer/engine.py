@@ -42,7 +42,7 @@ class Engine:
         inner = embedder or load_embedder(settings)
         # one model for the engine and any indexer in this process (index.updates): thread-safe
         self.embedder = inner if isinstance(inner, SharedEmbedder) else SharedEmbedder(inner)
-        self.live = LiveIndex(open_backend(settings.index_dir))
+        self.live = LiveIndex(open_backend(settings.index_location))
         self.vectors = QuestionVectors(self.embedder)
         self.speakers = SpeakerNames()
         self.ranker: Ranker = ranker or self._ranker()
