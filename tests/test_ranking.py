@@ -100,3 +100,24 @@ def test_the_engine_uses_a_calibration_for_its_model_and_says_how_to_make_one(sm
         assert isinstance(eng.ranker, RuleRanker)
     finally:
         eng.close()
+
+
+def test_a_stale_calibration_is_said_and_the_rules_answer(small_index, settings_for, embedder, tmp_path, caplog):
+    from bot.answer import Engine
+    from index.errors import ModelError
+
+    stale = calibration_file(embedder.name, tmp_path / "calibration")
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps({"model": embedder.name, "features": ["dense"], "mean": [0], "scale": [1],
+                                 "coef": [1], "intercept": 0, "threshold": 0.5}))
+    base = settings_for(small_index).model_copy(update={"home": tmp_path})
+    eng = Engine.open(settings=base, embedder=embedder)
+    try:
+        assert "onrecord calibrate" in caplog.text
+        # the next calibration in line answers: the shipped one for this model, else the rules
+        assert isinstance(eng.ranker, LearntRanker if calibration_file(embedder.name).exists() else RuleRanker)
+    finally:
+        eng.close()
+    strict = base.model_copy(update={"answers": base.answers.model_copy(update={"ranker": "learnt"})})
+    with pytest.raises(ModelError, match="calibrate"):
+        Engine.open(settings=strict, embedder=embedder)

@@ -11,6 +11,7 @@ a quote out that is not an exact slice of the stored source text. The work is do
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from index.embedder import Embedder, SharedEmbedder, load_embedder
@@ -30,6 +31,8 @@ from .learnt import CALIBRATION_DIR, LearntRanker, RankerParams, calibration_fil
 from .rank import Ranker, RuleRanker
 from .retrieve import SpeakerNames, retrieve
 from .vectors import QuestionVectors
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -58,7 +61,13 @@ class Engine:
             for folder in (self.settings.home / "calibration", CALIBRATION_DIR):
                 path = calibration_file(self.embedder.name, folder)
                 if path.exists():
-                    params = RankerParams.load(path)
+                    try:
+                        params = RankerParams.load(path)
+                    except ValueError as exc:  # fitted by an older version: say so, answer with the rules
+                        if choice == "learnt":
+                            raise ModelError(str(exc)) from None
+                        log.warning("%s; answering with the rules", exc)
+                        continue
                     return LearntRanker(params, self.tuning, self.vectors, self.settings.languages)
             if choice == "learnt":
                 raise ModelError(f"no calibration for the model {self.embedder.name!r}: run "

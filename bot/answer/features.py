@@ -31,6 +31,7 @@ FEATURES = (
     "q_names",  # the question turns on names
     "q_names_absent",  # a name of the question is in none of the ten best passages (spelling, sound, model)
     "q_best_dense",  # the best candidate's cosine
+    "rule_rr",  # 1/(1+rank) in the hand-set rules' order (fused score, speaker bonus, missing-name penalty)
 )
 
 
@@ -66,11 +67,13 @@ def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: An
     absent = names_absent(store, q, [h.passage_id for h in order[: tuning.entity_passages]], tuning, vectors,
                           languages)
     langs = store.passage_languages(h.passage_id for h in hits)
+    missing = [len(missing_entities(q.text, passages_text(store, [h.passage_id], languages), q.lang))
+               if q_names else 0 for h in hits]
+    rule = [h.score + tuning.speaker_bonus * h.speaker_named - tuning.named_penalty * m for h, m in zip(hits, missing)]
+    rule_rank = {i: r for r, i in enumerate(sorted(range(len(hits)), key=lambda i: -rule[i]))}
     rows = []
-    for h in hits:
+    for n, h in enumerate(hits):
         d = h.dense if h.dense is not None else floor
-        missing = len(missing_entities(q.text, passages_text(store, [h.passage_id], languages), q.lang)) \
-            if q_names else 0
         rows.append((
             d,
             best - d,
@@ -80,10 +83,11 @@ def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: An
             0.0 if h.speaker_rank is None else 1.0 / (1 + h.speaker_rank),
             float(langs.get(h.passage_id) == q.lang),
             float(h.speaker_named),
-            float(missing),
+            float(missing[n]),
             lexical_coverage(store, q.text, q.lang, h.passage_id),
             float(q_names),
             float(absent),
             best,
+            1.0 / (1 + rule_rank[n]),
         ))
     return np.asarray(rows, dtype=np.float64)

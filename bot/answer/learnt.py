@@ -6,8 +6,11 @@ the embedding model that produced the cosines they were fitted on:
     {"model": "<embedder name>", "features": [...], "mean": [...], "scale": [...],
      "coef": [...], "intercept": x, "threshold": p, "fitted_on": {...}}
 
-A candidate's score is the probability that it holds the answer; the question is answered when the
-best candidate's probability reaches `threshold` (chosen on the fitting questions for precision).
+A candidate's score is the probability that it holds the answer. Whether the question is answered at
+all is a second, question-level logistic regression over the ranked candidates (the best and second
+probabilities, whether a name of the question is absent, the best cosine, the words covered...):
+answered when its probability reaches `threshold`, chosen on the fitting questions so that at most
+`max_declined` of the answerable ones are declined.
 """
 from __future__ import annotations
 
@@ -37,14 +40,22 @@ class RankerParams:
     scale: list[float]
     coef: list[float]
     intercept: float
-    threshold: float
+    threshold: float  # on the question-level probability that the record answers
+    answer_model: dict = field(default_factory=dict)  # question level: mean, scale, coef, intercept
     fitted_on: dict = field(default_factory=dict)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
             return np.zeros(0)
-        z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
-        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.coef) + self.intercept)))
+        return _logistic(x, self.mean, self.scale, self.coef, self.intercept)
+
+    def answered(self, x: np.ndarray, p: np.ndarray) -> float:
+        """Probability that the record answers the question, from its candidates' features and scores."""
+        if len(x) == 0:
+            return 0.0
+        m = self.answer_model
+        return float(_logistic(question_features(x, p)[None, :], m["mean"], m["scale"], m["coef"], m["intercept"])[0])
+
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,9 +67,28 @@ class RankerParams:
     def load(cls, path: Path) -> "RankerParams":
         data = json.loads(path.read_text(encoding="utf-8"))
         params = cls(**data)
-        if list(params.features) != list(FEATURES):
+        if list(params.features) != list(FEATURES) or params.answer_model.get("features") != list(QUESTION_FEATURES):
             raise ValueError(f"{path} was fitted on other features ({params.features}); run `onrecord calibrate` again")
         return params
+
+
+QUESTION_FEATURES = ("best", "second", "q_names_absent", "q_best_dense", "top_lexical", "top_names_missing",
+                     "q_names", "max_lexical")
+
+
+def question_features(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """What the ranked candidates say about the question as a whole (QUESTION_FEATURES)."""
+    col = {n: i for i, n in enumerate(FEATURES)}
+    order = np.argsort(-p)
+    top = x[order[0]]
+    return np.array([p[order[0]], p[order[1]] if len(order) > 1 else 0.0, top[col["q_names_absent"]],
+                     top[col["q_best_dense"]], top[col["lexical"]], top[col["names_missing"]], top[col["q_names"]],
+                     x[:, col["lexical"]].max()], dtype=np.float64)
+
+
+def _logistic(x: np.ndarray, mean, scale, coef, intercept) -> np.ndarray:
+    z = (x - np.asarray(mean)) / np.asarray(scale)
+    return 1.0 / (1.0 + np.exp(-(z @ np.asarray(coef) + intercept)))
 
 
 def calibration_file(model_name: str, folder: Path = CALIBRATION_DIR) -> Path:
@@ -67,28 +97,42 @@ def calibration_file(model_name: str, folder: Path = CALIBRATION_DIR) -> Path:
     return folder / f"{safe}.json"
 
 
-def fit(x: np.ndarray, y: np.ndarray, question_of: np.ndarray, answerable: dict[int, bool], model: str,
-        max_declined: float = 0.03, c: float = 1.0) -> RankerParams:
-    """Fit the candidate model, then the answer threshold: the highest that declines at most
-    `max_declined` of the answerable fitting questions (their best candidate's probability)."""
+def _scaled_logistic(x: np.ndarray, y: np.ndarray, c: float):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(x)
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit((x - scaler.mean_) / scale, y)
-    params = RankerParams(model, list(FEATURES), scaler.mean_.tolist(), scale.tolist(), lr.coef_[0].tolist(),
-                          float(lr.intercept_[0]), 0.5)
+    return scaler.mean_.tolist(), scale.tolist(), lr.coef_[0].tolist(), float(lr.intercept_[0])
+
+
+def fit(x: np.ndarray, y: np.ndarray, question_of: np.ndarray, answerable: dict[int, bool], model: str,
+        max_declined: float = 0.03, c: float = 1.0) -> RankerParams:
+    """Fit the candidate model, then the question-level answer model on the fitting questions' ranked
+    candidates, then its threshold: the highest that declines at most `max_declined` of the answerable
+    fitting questions."""
+    mean, scale, coef, intercept = _scaled_logistic(x, y, c)
+    params = RankerParams(model, list(FEATURES), mean, scale, coef, intercept, 0.5)
     p = params.probabilities(x)
-    best = {}
-    for qi, pi in zip(question_of, p):
-        best[int(qi)] = max(best.get(int(qi), 0.0), float(pi))
-    for qi in answerable:
-        best.setdefault(qi, 0.0)
-    ans = sorted(best[q] for q, a in answerable.items() if a)
-    if ans:
-        k = int(np.floor(max_declined * len(ans)))
-        params.threshold = float(ans[k]) - 1e-9 if k < len(ans) else 0.0
+    rows, labels = [], []
+    for qi, ok in answerable.items():
+        mask = question_of == qi
+        if mask.any():
+            rows.append(question_features(x[mask], p[mask]))
+            labels.append(int(ok))
+    rows_x, labels_y = np.asarray(rows), np.asarray(labels)
+    if len(set(labels)) < 2:  # nothing to tell apart: answer whenever there are candidates
+        params.answer_model = {"features": list(QUESTION_FEATURES), "mean": [0.0] * len(QUESTION_FEATURES),
+                               "scale": [1.0] * len(QUESTION_FEATURES), "coef": [0.0] * len(QUESTION_FEATURES),
+                               "intercept": 10.0}
+        params.threshold = 0.0
+        return params
+    qm, qs, qc, qi_ = _scaled_logistic(rows_x, labels_y, c)
+    params.answer_model = {"features": list(QUESTION_FEATURES), "mean": qm, "scale": qs, "coef": qc, "intercept": qi_}
+    answered = np.sort(_logistic(rows_x[labels_y == 1], qm, qs, qc, qi_))
+    k = int(np.floor(max_declined * len(answered)))
+    params.threshold = float(answered[k]) - 1e-9 if k < len(answered) else 0.0
     return params
 
 
@@ -104,4 +148,4 @@ class LearntRanker:
         for h, pi in zip(hits, p):
             h.score = float(pi)
         ranked = sorted(hits, key=lambda h: -h.score)
-        return Ranking(ranked, ranked[0].score >= self.params.threshold)
+        return Ranking(ranked, self.params.answered(x, p) >= self.params.threshold)
