@@ -23,7 +23,7 @@ from typing import Callable
 from slack_bolt import App, BoltRequest
 
 from bot.answer.types import Answerer
-from index.settings import SlackSettings, get_settings
+from index.settings import SlackSettings
 from index.errors import MissingSettings
 from index.errors import OnRecordError
 from index.updates import IndexUpdates
@@ -277,7 +277,7 @@ def serve(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = settings or get_settings().slack
+        settings = settings or SlackSettings()  # read now (get_settings() is cached for the process)
         settings.require(http)
     except MissingSettings as e:
         print(str(e), file=sys.stderr)
