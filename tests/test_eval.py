@@ -25,19 +25,24 @@ def test_every_quote_is_word_for_word_in_its_source_file(result):
     assert all(flags)
 
 
-def test_unanswerable_questions_are_declined(result):
-    g = result["groups"]["unanswerable/all"]
-    assert g["abstention_recall"] >= 0.8  # at least 8 of 10 declined
-    assert result["groups"]["all"]["abstention_precision"] >= 0.9  # measured 1.0: no answerable one declined
+def test_unanswerable_questions_are_declined_and_answerable_ones_are_not(result):
+    rows = result["rows"]
+    unanswerable = [r for r in rows if r["kind"] == "unanswerable"]
+    answerable = [r for r in rows if r["kind"] != "unanswerable"]
+    assert sum(not r["found"] for r in unanswerable) / len(unanswerable) >= 0.85  # cross-validated: 24 of 26
+    assert sum(not r["found"] for r in answerable) / len(answerable) <= 0.05  # cross-validated: 5 of 180
 
 
 def test_answerable_questions_find_the_gold_quote(result):
-    g = result["groups"]["answerable"]
-    assert g["hit@3"] >= 0.78  # measured 0.82 (23 of 28); the goal is 0.90
-    assert g["language_match"] >= 0.92  # measured 0.96 (27 of 28)
-    assert result["groups"]["crosslingual"]["language_match"] >= 0.6  # measured 0.8 (4 of 5)
-    assert result["groups"]["quote_lookup"]["hit@1"] == 1.0
-    assert result["groups"]["speaker"]["speaker_match"] >= 0.66
+    """Floors at the cross-validated numbers of the learnt ranker (README, "Answer quality"); the shipped
+    calibration was fitted on these questions, so in-sample it should do at least as well."""
+    g = result["groups"]
+    assert g["answerable"]["hit@3"] >= 0.80  # cross-validated 0.82-0.84
+    assert g["answerable"]["doc_hit@3"] >= 0.90  # cross-validated 0.93
+    assert g["answerable"]["language_match"] >= 0.90  # cross-validated 0.93
+    assert g["crosslingual"]["hit@3"] >= 0.68  # cross-validated 0.73
+    assert g["quote_lookup"]["hit@1"] == 1.0
+    assert g["speaker"]["speaker_match"] >= 0.80  # cross-validated 0.91
 
 
 def test_questions_are_answered_in_their_own_language(result):
