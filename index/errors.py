@@ -26,6 +26,10 @@ class ModelError(OnRecordError):
     """The embedding model cannot be prepared or loaded."""
 
 
+class SchemaMismatch(OnRecordError):
+    """The store holds an index of another schema version than this On Record reads."""
+
+
 class IndexLocked(OnRecordError):
     """Another indexer is writing to this index."""
 

@@ -46,7 +46,7 @@ from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
-from ..errors import IndexLocked, IndexMissing, OnRecordError
+from ..errors import IndexLocked, IndexMissing, SchemaMismatch
 from .interface import (
     DocumentRecord,
     FileRecord,
@@ -166,10 +166,6 @@ _PASSAGE = 'SELECT id, doc_id, start, "end", speaker, paragraph, time, context, 
            "FROM passages WHERE gen = %(g)s"
 _SENTENCE = 'SELECT id, passage_id, doc_id, start, "end", paragraph, speaker, time, norm ' \
             "FROM sentences WHERE gen = %(g)s"
-
-
-class SchemaMismatch(OnRecordError):
-    """The database holds an index of another schema version than this On Record reads."""
 
 
 def ts_config(language: str | None) -> str:

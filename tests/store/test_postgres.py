@@ -17,7 +17,8 @@ from index.store import FileRecord, IndexIdentity, NewPassage, NewSentence, open
 from index.textnorm import normalize, stems
 
 pytest.importorskip("pgserver")
-from index.store.postgres import PostgresBackend, SchemaMismatch, redact, ts_config  # noqa: E402
+from index.errors import SchemaMismatch  # noqa: E402
+from index.store.postgres import PostgresBackend, redact, ts_config  # noqa: E402
 
 IDENTITY = IndexIdentity("test-model", 16, "test-chunker")
 SV = "Sergej Lavrov sa att förslagen om vapenvila inte var seriösa."
