@@ -107,8 +107,10 @@ def test_ask_returns_verbatim_quotes_in_the_language_asked(mcp, question, lang, 
     data = _result(r)
     assert (data["question"], data["language"], data["found"]) == (question, lang, True)
     assert 1 <= len(data["quotes"]) <= 3
-    first = data["quotes"][0]
-    assert first["language"] == lang and "seed" in first["source"] and word in first["text"].lower()
+    # the seed statement answers, in the language asked (the learnt ranker may put another of
+    # Lavrov's statements first)
+    first = next(q for q in data["quotes"] if "seed" in q["source"] and word in q["text"].lower())
+    assert first["language"] == lang
     assert first["speaker"] == "Sergey Lavrov" and first["date"] == "2024-12-25"
     assert first["document"].startswith("onrecord://document/")
     for q in data["quotes"]:
