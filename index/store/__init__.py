@@ -12,6 +12,7 @@ from .interface import (
     IndexIdentity,
     NewPassage,
     NewSentence,
+    PassageFilter,
     PassageRecord,
     SentenceRecord,
     StoreReader,
@@ -21,7 +22,7 @@ from .sqlite import SqliteBackend, current_name, open_current
 
 __all__ = [
     "DocumentRecord", "FileRecord", "IndexBackend", "IndexIdentity", "NewPassage", "NewSentence",
-    "PassageRecord", "SentenceRecord", "StoreReader", "StoreWriter", "SqliteBackend", "current_name",
+    "PassageFilter", "PassageRecord", "SentenceRecord", "StoreReader", "StoreWriter", "SqliteBackend", "current_name",
     "open_backend", "open_current",
 ]
 

@@ -87,6 +87,33 @@ class SentenceRecord:
 
 
 @dataclass(frozen=True)
+class PassageFilter:
+    """Which passages a search may return (metadata filters applied inside the search, before the
+    top k). Each field set narrows it; None leaves that dimension open.
+
+    speakers: passage speakers, as stored. date_from / date_to: ISO dates (YYYY-MM-DD), inclusive,
+    compared with the document's date (a partial date, "2024-02", counts as its first day; documents
+    without a date never match a date bound). sources: folder or file names, or relative paths, that
+    must appear as whole components of the file's path ("bundestag-de", "bundestag-de/sessions";
+    case-sensitive). languages: document languages (ISO 639-1)."""
+
+    speakers: tuple[str, ...] | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    sources: tuple[str, ...] | None = None
+    languages: tuple[str, ...] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return (self.speakers is None and self.date_from is None and self.date_to is None
+                and self.sources is None and self.languages is None)
+
+    def source_needles(self) -> list[str]:
+        """What each source must be found as inside "/" + source + "/"."""
+        return ["/" + s.strip("/") + "/" for s in self.sources or ()]
+
+
+@dataclass(frozen=True)
 class NewPassage:
     """A passage to write: offsets into its document's text, and the terms full-text search indexes."""
 
@@ -135,6 +162,8 @@ class StoreReader(Protocol):
     def passage_language(self, passage_id: int) -> str | None: ...
     def passage_languages(self, ids: Iterable[int]) -> dict[int, str | None]: ...
     def speakers(self) -> list[str]: ...  # distinct passage speakers
+    def sources(self) -> list[str]: ...  # the indexed files' paths
+    def count_documents(self, where: PassageFilter) -> int: ...  # documents with a passage `where` admits
     def sentences_of_passage(self, passage_id: int) -> list[SentenceRecord]: ...
     def sentences_of_document(self, doc_id: int, start: int = 0, end: int | None = None,
                               contained: bool = False) -> list[SentenceRecord]: ...
@@ -146,9 +175,12 @@ class StoreReader(Protocol):
 
     # -- search ----------------------------------------------------------------------------------
     def term_document_frequency(self, terms: Iterable[str]) -> dict[str, int]: ...  # passages holding each
-    def search_vectors(self, query: np.ndarray, k: int, speakers: Iterable[str] | None = None
+    # `where`: only passages the filter admits, applied inside the search (the k best of those)
+    def search_vectors(self, query: np.ndarray, k: int, speakers: Iterable[str] | None = None,
+                       where: PassageFilter | None = None
                        ) -> list[tuple[int, float]]: ...  # (passage id, inner product), best first
-    def search_passage_terms(self, terms: list[str], language: str | None, k: int
+    def search_passage_terms(self, terms: list[str], language: str | None, k: int,
+                             where: PassageFilter | None = None
                              ) -> list[tuple[int, float]]: ...  # BM25, best first (higher is better)
     def search_sentence_phrase(self, phrase: str, k: int) -> list[int]: ...  # sentence ids
     def search_sentence_terms(self, terms: list[str], k: int) -> list[int]: ...  # sentence ids, best first

@@ -52,6 +52,7 @@ from .interface import (
     FileRecord,
     IndexIdentity,
     NewPassage,
+    PassageFilter,
     PassageRecord,
     SentenceRecord,
 )
@@ -188,6 +189,35 @@ def _or_query(n: int) -> str:
     return "(" + " || ".join(["plainto_tsquery('simple', %s)"] * n) + ")"
 
 
+def filter_sql(where: PassageFilter) -> tuple[str, list]:
+    """`where` as SQL conditions (positional parameters) over passages p, documents d and files fl of one
+    generation (joined by the caller): the same meaning as the SQLite side's filter_sql."""
+    conds: list[str] = []
+    args: list = []
+    if where.speakers is not None:
+        conds.append("p.speaker = ANY(%s)")
+        args.append(sorted(set(where.speakers)))
+    if where.date_from is not None:
+        conds.append("substr(d.date || '-01-01', 1, 10) >= %s")
+        args.append(where.date_from)
+    if where.date_to is not None:
+        conds.append("substr(d.date || '-01-01', 1, 10) <= %s")
+        args.append(where.date_to)
+    if where.languages is not None:
+        conds.append("d.language = ANY(%s)")
+        args.append(sorted(set(where.languages)))
+    if where.sources is not None:
+        needles = where.source_needles()
+        conds.append("(" + " OR ".join(["strpos('/' || fl.source || '/', %s) > 0"] * len(needles)) + ")"
+                     if needles else "false")
+        args += needles
+    return " AND ".join(conds) or "true", args
+
+
+_FILTER_JOIN = ("JOIN documents d ON d.gen = p.gen AND d.id = p.doc_id "
+                "JOIN files fl ON fl.gen = d.gen AND fl.id = d.file_id")
+
+
 def redact(url: str) -> str:
     """A database URL without its password, for messages."""
     return re.sub(r"^([a-z]+://[^:/@]*):[^@]*@", r"\1@", url)
@@ -294,6 +324,14 @@ class Generation(_Records):
         return [r[0] for r in self._all("SELECT DISTINCT speaker FROM passages WHERE gen = %(g)s "
                                         "AND speaker IS NOT NULL")]
 
+    def sources(self) -> list[str]:
+        return [r[0] for r in self._all("SELECT source FROM files WHERE gen = %(g)s ORDER BY source")]
+
+    def count_documents(self, where: PassageFilter) -> int:
+        cond, args = filter_sql(where)
+        return int(self.conn.execute(f"SELECT count(DISTINCT p.doc_id) FROM passages p {_FILTER_JOIN} "
+                                     f"WHERE p.gen = %s AND {cond}", [self.gen, *args]).fetchone()[0])
+
     def sentences_of_passage(self, passage_id: int) -> list[SentenceRecord]:
         rows = self._all(f"{_SENTENCE} AND passage_id = %(id)s ORDER BY start", id=passage_id)
         return [SentenceRecord(*r) for r in rows]
@@ -350,11 +388,11 @@ class Generation(_Records):
             out[t] = row[0]
         return out
 
-    def search_vectors(self, query: np.ndarray, k: int, speakers: Iterable[str] | None = None
-                       ) -> list[tuple[int, float]]:
+    def search_vectors(self, query: np.ndarray, k: int, speakers: Iterable[str] | None = None,
+                       where: PassageFilter | None = None) -> list[tuple[int, float]]:
         """The k passages nearest `query` by inner product. Generations under EXACT_BELOW vectors are
         searched exactly (sequential scan); larger ones through the HNSW index with pgvector's
-        iterative scan, so that the generation and speaker filters still return k rows."""
+        iterative scan, so that the generation, speaker and `where` filters still return k rows."""
         if k <= 0:
             return []
         q = HalfVector(np.asarray(query, dtype=np.float32).reshape(-1))
@@ -368,6 +406,7 @@ class Generation(_Records):
         join = ""
         if names is not None:
             join = "JOIN passages p ON p.gen = v.gen AND p.id = v.id AND p.speaker = ANY(%(names)s) "
+        filtered = where is not None and not where.empty
         with self.conn.transaction():
             if self.passage_count() < self.backend.exact_below:
                 self.conn.execute("SET LOCAL enable_indexscan = off")
@@ -376,14 +415,25 @@ class Generation(_Records):
                 self.conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 2 * int(k)))}")
                 self.conn.execute("SET LOCAL ivfflat.iterative_scan = relaxed_order")
                 self.conn.execute(f"SET LOCAL ivfflat.probes = {self.backend.probes}")
-            rows = self.conn.execute(
-                f"SELECT v.id, -(v.embedding <#> %(q)s) FROM vectors v {join}WHERE v.gen = %(g)s "
-                "ORDER BY v.embedding <#> %(q)s LIMIT %(k)s", {"g": self.gen, "q": q, "k": k, "names": names},
-            ).fetchall()
+            if filtered:  # the same search over the passages `where` (and `speakers`) admits
+                cond, args = filter_sql(where)
+                also = " AND p.speaker = ANY(%s)" if names is not None else ""
+                rows = self.conn.execute(
+                    f"SELECT v.id, -(v.embedding <#> %s) FROM vectors v JOIN passages p ON p.gen = v.gen "
+                    f"AND p.id = v.id {_FILTER_JOIN} WHERE v.gen = %s AND {cond}{also} "
+                    "ORDER BY v.embedding <#> %s LIMIT %s",
+                    [q, self.gen, *args, *([names] if names is not None else []), q, k]).fetchall()
+            else:
+                rows = self.conn.execute(
+                    f"SELECT v.id, -(v.embedding <#> %(q)s) FROM vectors v {join}WHERE v.gen = %(g)s "
+                    "ORDER BY v.embedding <#> %(q)s LIMIT %(k)s", {"g": self.gen, "q": q, "k": k, "names": names},
+                ).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
-    def search_passage_terms(self, terms: list[str], language: str | None, k: int) -> list[tuple[int, float]]:
+    def search_passage_terms(self, terms: list[str], language: str | None, k: int,
+                             where: PassageFilter | None = None) -> list[tuple[int, float]]:
         """Passages holding any of the (already stemmed) terms, in documents of `language` when given,
+        among the passages `where` admits when given,
         best first by BM25 (higher is better). PostgreSQL finds and pre-ranks the matches (GIN index,
         ts_rank_cd: it has no IDF ranking of its own); the best BM25_POOL * k of them are scored with
         Okapi BM25 as SQLite FTS5's bm25() does it (k1 1.2, b 0.75, idf floored at 1e-6), over the
@@ -394,10 +444,18 @@ class Generation(_Records):
         q = _or_query(len(terms))
         lang = "AND p.language = %s " if language else ""
         params = [*terms, self.gen, *([language] if language else []), max(BM25_POOL * k, 200)]
-        rows = self.conn.execute(
-            f"SELECT p.id, p.terms FROM passages p, (SELECT {q} AS q) q WHERE p.gen = %s AND numnode(q.q) > 0 "
-            f"AND p.terms_tsv @@ q.q {lang}ORDER BY ts_rank_cd(p.terms_tsv, q.q, 1) DESC, p.id LIMIT %s",
-            params).fetchall()
+        if where is not None and not where.empty:
+            cond, args = filter_sql(where)
+            params = [*terms, self.gen, *([language] if language else []), *args, max(BM25_POOL * k, 200)]
+            rows = self.conn.execute(
+                f"SELECT p.id, p.terms FROM passages p {_FILTER_JOIN}, (SELECT {q} AS q) q WHERE p.gen = %s "
+                f"AND numnode(q.q) > 0 AND p.terms_tsv @@ q.q {lang}AND {cond} "
+                "ORDER BY ts_rank_cd(p.terms_tsv, q.q, 1) DESC, p.id LIMIT %s", params).fetchall()
+        else:
+            rows = self.conn.execute(
+                f"SELECT p.id, p.terms FROM passages p, (SELECT {q} AS q) q WHERE p.gen = %s AND numnode(q.q) > 0 "
+                f"AND p.terms_tsv @@ q.q {lang}ORDER BY ts_rank_cd(p.terms_tsv, q.q, 1) DESC, p.id LIMIT %s",
+                params).fetchall()
         if not rows:
             return []
         total, mean_len = self._length_stats()

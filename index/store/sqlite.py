@@ -30,6 +30,7 @@ from .interface import (
     FileRecord,
     IndexIdentity,
     NewPassage,
+    PassageFilter,
     PassageRecord,
     SentenceRecord,
 )
@@ -123,6 +124,36 @@ def fts_query(terms: Iterable[str]) -> str | None:
     if not seen:
         return None
     return " OR ".join(f'"{t}"' for t in seen[:64])
+
+
+def filter_sql(where: PassageFilter) -> tuple[str, list]:
+    """`where` as SQL conditions over passages p, documents d and files fl (joined by the caller)."""
+    conds: list[str] = []
+    args: list = []
+    if where.speakers is not None:
+        names = sorted(set(where.speakers))
+        conds.append(f"p.speaker IN ({','.join('?' * len(names))})" if names else "0")
+        args += names
+    # a partial date ("2024", "2024-02") counts as its first day; no date: no match
+    if where.date_from is not None:
+        conds.append("substr(d.date || '-01-01', 1, 10) >= ?")
+        args.append(where.date_from)
+    if where.date_to is not None:
+        conds.append("substr(d.date || '-01-01', 1, 10) <= ?")
+        args.append(where.date_to)
+    if where.languages is not None:
+        langs = sorted(set(where.languages))
+        conds.append(f"d.language IN ({','.join('?' * len(langs))})" if langs else "0")
+        args += langs
+    if where.sources is not None:
+        needles = where.source_needles()
+        conds.append("(" + " OR ".join(["instr('/' || fl.source || '/', ?) > 0"] * len(needles)) + ")"
+                     if needles else "0")
+        args += needles
+    return " AND ".join(conds) or "1", args
+
+
+_FILTER_JOIN = "FROM passages p JOIN documents d ON d.id = p.doc_id JOIN files fl ON fl.id = d.file_id"
 
 
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
@@ -230,6 +261,13 @@ class Generation(_Records):
     def speakers(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT speaker FROM passages WHERE speaker IS NOT NULL")]
 
+    def sources(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT source FROM files ORDER BY source")]
+
+    def count_documents(self, where: PassageFilter) -> int:
+        cond, args = filter_sql(where)
+        return self.db.execute(f"SELECT count(DISTINCT p.doc_id) {_FILTER_JOIN} WHERE {cond}", args).fetchone()[0]
+
     def sentences_of_passage(self, passage_id: int) -> list[SentenceRecord]:
         rows = self.db.execute(f"{_SENTENCE} WHERE passage_id = ? ORDER BY start", (passage_id,)).fetchall()
         return [SentenceRecord(*r) for r in rows]
@@ -288,10 +326,10 @@ class Generation(_Records):
             out[t] = row[0] if row else 0
         return out
 
-    def search_vectors(self, query: np.ndarray, k: int, speakers: Iterable[str] | None = None
-                       ) -> list[tuple[int, float]]:
-        """The k passages nearest `query`; with `speakers`, only those speakers' passages (a filtered
-        search inside FAISS, not a scan of reconstructed vectors)."""
+    def search_vectors(self, query: np.ndarray, k: int, speakers: Iterable[str] | None = None,
+                       where: PassageFilter | None = None) -> list[tuple[int, float]]:
+        """The k passages nearest `query`; with `speakers` (and/or `where`), only the passages they admit
+        (a filtered search inside FAISS, not a scan of reconstructed vectors)."""
         if self.vectors is None or self.vectors.ntotal == 0 or k <= 0:
             return []
         q = np.asarray(query, dtype=np.float32).reshape(1, -1)
@@ -307,16 +345,36 @@ class Generation(_Records):
                 return []
             k = min(k, len(ids))
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+        if where is not None and not where.empty:
+            cond, args = filter_sql(where)
+            admitted = np.fromiter((r[0] for r in self.db.execute(f"SELECT p.id {_FILTER_JOIN} WHERE {cond}", args)),
+                                   dtype=np.int64)
+            if params is not None:  # both: the passages of those speakers the filter admits
+                admitted = np.intersect1d(admitted, ids)
+            if len(admitted) == 0:
+                return []
+            k = min(k, len(admitted))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(admitted))
         k = min(k, self.vectors.ntotal)
         scores, found = self.vectors.search(q, k, params=params) if params else self.vectors.search(q, k)
         return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
 
-    def search_passage_terms(self, terms: list[str], language: str | None, k: int) -> list[tuple[int, float]]:
-        """BM25 over the passages' stems, in documents of `language` when given."""
+    def search_passage_terms(self, terms: list[str], language: str | None, k: int,
+                             where: PassageFilter | None = None) -> list[tuple[int, float]]:
+        """BM25 over the passages' stems, in documents of `language` when given, among the passages
+        `where` admits when given."""
         query = fts_query(terms)
         if not query:
             return []
-        if language:
+        if where is not None and not where.empty:
+            cond, args = filter_sql(where)
+            lang = "AND d.language = ? " if language else ""
+            rows = self.db.execute(
+                "SELECT f.rowid, bm25(passages_fts) AS s FROM passages_fts f JOIN passages p ON p.id = f.rowid "
+                "JOIN documents d ON d.id = p.doc_id JOIN files fl ON fl.id = d.file_id "
+                f"WHERE passages_fts MATCH ? {lang}AND {cond} ORDER BY s LIMIT ?",
+                (query, *([language] if language else []), *args, k)).fetchall()
+        elif language:
             rows = self.db.execute(
                 "SELECT f.rowid, bm25(passages_fts) AS s FROM passages_fts f JOIN passages p ON p.id = f.rowid "
                 "JOIN documents d ON d.id = p.doc_id WHERE passages_fts MATCH ? AND d.language = ? "

@@ -238,3 +238,50 @@ def test_another_model_is_refused(built, identity):
     backend, _, _ = built
     with pytest.raises(ModelMismatch, match="Rebuild"):
         backend.open_writer(IndexIdentity("another-model", identity.dimension, identity.chunker))
+
+
+def test_filtered_search_by_date_source_language(built, embedder):
+    """Metadata filters inside the search: the k best among the admitted passages (not the top k
+    filtered afterwards), in the vector and the full-text search alike; counts of admitted documents."""
+    from index.store import PassageFilter
+
+    backend, _, ids = built
+    en_p, sv_p, de_p = ids["passages"]
+    r = backend.open_reader()
+    try:
+        q = embedder.embed_queries(["What did Lavrov say about a ceasefire?"])[0]
+        best = r.search_vectors(q, 3)
+        assert best[-1][0] == de_p  # unfiltered, the German speech is the least near
+        # k=1 inside the filter finds the German speech: a post-filter of the top 1 would find nothing
+        assert [i for i, _ in r.search_vectors(q, 1, where=PassageFilter(date_to="2020-12-31"))] == [de_p]
+        assert [i for i, _ in r.search_vectors(q, 1, where=PassageFilter(languages=("de",)))] == [de_p]
+        assert [i for i, _ in r.search_vectors(q, 1, where=PassageFilter(sources=("speech.txt",)))] == [de_p]
+        dec = PassageFilter(date_from="2024-12-01", date_to="2024-12-31")
+        assert {i for i, _ in r.search_vectors(q, 5, where=dec)} == {en_p, sv_p}
+        assert r.search_vectors(q, 5, where=PassageFilter(date_from="2025-01-01")) == []
+        # folder components, not substrings: the statement's folder admits both files, "speech" neither
+        folder = ids["statement"].rsplit("/", 2)[-2]
+        assert len(r.search_vectors(q, 5, where=PassageFilter(sources=(folder,)))) == 3
+        assert r.search_vectors(q, 5, where=PassageFilter(sources=("speech",))) == []
+        # with speakers too: both must hold
+        both = r.search_vectors(q, 5, speakers=["Sergej Lavrov", "Anja Karliczek"], where=PassageFilter(languages=("sv",)))
+        assert [i for i, _ in both] == [sv_p]
+        # scores are the unfiltered search's scores
+        assert dict(r.search_vectors(q, 5, where=dec))[en_p] == pytest.approx(dict(best)[en_p], abs=1e-6)
+        # full text
+        terms = stems("ceasefire proposal Lavrov", "en")
+        assert [i for i, _ in r.search_passage_terms(terms, "en", 5, where=dec)] == [en_p]
+        assert r.search_passage_terms(terms, "en", 5, where=PassageFilter(date_to="2024-12-24")) == []
+        assert r.search_passage_terms(terms, None, 5, where=PassageFilter(speakers=("Anja Karliczek",))) == []
+        de_terms = stems("Bildung und Forschung", "de")
+        assert [i for i, _ in r.search_passage_terms(de_terms, None, 5, where=PassageFilter(
+            sources=("speech.txt",), date_from="2020-02-13", date_to="2020-02-13"))] == [de_p]
+        assert r.search_passage_terms(de_terms, None, 5, where=PassageFilter(languages=("en", "sv"))) == []
+        # counts of the documents a filter admits
+        assert r.count_documents(PassageFilter()) == 3
+        assert r.count_documents(dec) == 2
+        assert r.count_documents(PassageFilter(speakers=("Sergey Lavrov",), date_to="2020-12-31")) == 0
+        assert r.count_documents(PassageFilter(languages=("sv", "de"))) == 2
+        assert sorted(r.sources()) == sorted([ids["statement"], ids["speech"]])
+    finally:
+        r.close()
