@@ -76,7 +76,7 @@ def index_cmd(
 
 
 def _answer_loop(kind: str, text: str, index: Path | None, as_json: bool, lang: str | None,
-                 llm: bool | None = None) -> None:
+                 llm: bool | None = None, filters=None) -> None:
     from bot.answer import Engine
 
     try:
@@ -86,6 +86,10 @@ def _answer_loop(kind: str, text: str, index: Path | None, as_json: bool, lang: 
     from bot.render.text import safe_json, safe_text, terminal_text
 
     run = engine.ask if kind == "ask" else engine.quote
+    if filters is not None and not filters.empty:  # --speaker/--from/--to/--source (bot/answer/filters.py)
+        import functools
+
+        run = functools.partial(engine.ask, filters=filters)
     writer, settings = None, _settings(index)
     if kind == "ask" and llm is not False and (llm or settings.llm_provider):  # optional prose (bot/llm)
         from bot.llm import writer_for
@@ -124,9 +128,22 @@ def ask_cmd(
     as_json: JsonOpt = False,
     lang: LangOpt = None,
     llm: Annotated[Optional[bool], typer.Option("--llm/--no-llm", help="Prose answer from the chat model set in ONRECORD_LLM_* (default: when one is set); quotes stay verbatim slices.")] = None,
+    speaker: Annotated[Optional[str], typer.Option("--speaker", help="Only statements by this speaker (any spelling the index knows).")] = None,
+    date_from: Annotated[Optional[str], typer.Option("--from", help="Only statements dated from then on: 2024, 2024-03, 2024-03-15.")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="Only statements dated up to then (inclusive): 2024, 2024-03, 2024-03-15.")] = None,
+    source: Annotated[Optional[str], typer.Option("--source", help="Only transcripts under this folder (e.g. bundestag-de) or with this file name.")] = None,
 ) -> None:
-    """Answer a question with verbatim quotes, in the question's language."""
-    _answer_loop("ask", question, index, as_json, lang, llm)
+    """Answer a question with verbatim quotes, in the question's language. Filters the question says
+    ("in February", "i Bundestag") apply too; the flags win over them."""
+    from datetime import date
+
+    from bot.answer.filters import FilterRequest, parse_bound
+
+    for flag, value in (("--from", date_from), ("--to", date_to)):
+        if value and parse_bound(value, lang, date.today()) is None:
+            _fail(ValueError(f"{flag} {value!r}: not a date (use 2024, 2024-03 or 2024-03-15)."))
+    filters = FilterRequest(speaker=speaker, date_from=date_from, date_to=date_to, source=source)
+    _answer_loop("ask", question, index, as_json, lang, llm, filters=filters)
 
 
 @app.command("quote")

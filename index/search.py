@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .store import StoreReader
+from .store import PassageFilter, StoreReader
 from .textnorm import stems
 
 RRF_K = 60
@@ -30,13 +30,16 @@ class Hit:
 
 
 def dense_search(store: StoreReader, query_vec: np.ndarray, k: int, language: str | None = None,
-                 other_language_bonus: float = 0.0, speakers: Iterable[str] | None = None
-                 ) -> list[tuple[int, float]]:
+                 other_language_bonus: float = 0.0, speakers: Iterable[str] | None = None,
+                 where: PassageFilter | None = None) -> list[tuple[int, float]]:
     """The k passages nearest the question (cosine). With a bonus, passages in a language other than
     `language` gain it before the cut (the model's same-language lean; see bot.answer), from a four
-    times deeper search. With `speakers`, only their passages."""
+    times deeper search. With `speakers`, only their passages; with `where`, only those it admits."""
     fetch = k * (4 if language and other_language_bonus else 1)
-    out = store.search_vectors(query_vec, fetch, speakers=speakers)
+    if where is None:
+        out = store.search_vectors(query_vec, fetch, speakers=speakers)
+    else:
+        out = store.search_vectors(query_vec, fetch, speakers=speakers, where=where)
     if language and other_language_bonus:
         langs = store.passage_languages(i for i, _ in out)
         out = [(i, s + (other_language_bonus if langs.get(i) != language else 0.0)) for i, s in out]
@@ -44,10 +47,13 @@ def dense_search(store: StoreReader, query_vec: np.ndarray, k: int, language: st
     return out[:k]
 
 
-def fts_search(store: StoreReader, question: str, language: str | None, k: int) -> list[tuple[int, float]]:
+def fts_search(store: StoreReader, question: str, language: str | None, k: int,
+               where: PassageFilter | None = None) -> list[tuple[int, float]]:
     """BM25 over stems, in documents of the question's language (stems of one language do not
-    match another's; the dense side finds those)."""
-    return store.search_passage_terms(stems(question, language), language, k)
+    match another's; the dense side finds those); with `where`, among the passages it admits."""
+    if where is None:
+        return store.search_passage_terms(stems(question, language), language, k)
+    return store.search_passage_terms(stems(question, language), language, k, where=where)
 
 
 def hybrid_search(
@@ -58,10 +64,12 @@ def hybrid_search(
     k: int = 50,
     fts_weight: float = 1.0,
     other_language_bonus: float = 0.0,
+    where: PassageFilter | None = None,
 ) -> list[Hit]:
-    """Reciprocal-rank fusion of the dense and full-text lists (dense cosine kept for calibration)."""
-    dense = dense_search(store, query_vec, k, language, other_language_bonus)
-    fts = fts_search(store, question, language, k)
+    """Reciprocal-rank fusion of the dense and full-text lists (dense cosine kept for calibration);
+    with `where`, both searches run over the passages it admits only."""
+    dense = dense_search(store, query_vec, k, language, other_language_bonus, where=where)
+    fts = fts_search(store, question, language, k, where=where)
     hits: dict[int, Hit] = {}
     for rank, (pid, cos) in enumerate(dense):
         hits[pid] = Hit(pid, rrf(rank), dense=cos, dense_rank=rank)

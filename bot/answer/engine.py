@@ -12,18 +12,20 @@ a quote out that is not an exact slice of the stored source text. The work is do
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from index.embedder import Embedder, SharedEmbedder, load_embedder
 from index.errors import ModelError, ModelMismatch
 from index.settings import Settings, get_settings
-from index.store import open_backend
+from index.store import PassageFilter, StoreReader, open_backend
 from index.textnorm import normalize
 
 from .types import Answer
 from .compose import compose
 from .question import clean
 from .asked import Asked, question_language
+from .filters import FilterReader, FilterRequest, QuestionFilters
 from .assemble import QuoteAssembler
 from .live import LiveIndex
 from .lookup import lookup
@@ -31,6 +33,7 @@ from .learnt import CALIBRATION_DIR, LearntRanker, RankerParams, calibration_fil
 from .rank import Ranker, RuleRanker
 from .retrieve import SpeakerNames, retrieve
 from .vectors import QuestionVectors
+from ..messages import t
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class Engine:
         self.live = LiveIndex(open_backend(settings.index_location))
         self.vectors = QuestionVectors(self.embedder)
         self.speakers = SpeakerNames()
+        self.filters = FilterReader(self.speakers, settings.languages)  # filters in the question
         self.ranker: Ranker = ranker or self._ranker()
         self.assembler = QuoteAssembler(self.tuning, self.vectors)
 
@@ -114,19 +118,56 @@ class Engine:
         notes = [("truncated", {"n": q.truncated_at})] if q.truncated_at else []
         return q, lang, notes
 
-    def ask(self, question: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer:
+    def ask(self, question: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0,
+            filters: FilterRequest | None = None) -> Answer:
+        """`filters`: explicit filters (flags, options) beside those the question says itself."""
         q, lang, notes = self.prepare(question, lang_hint)
         if q.empty:
             return compose(question, lang, [], kind="empty", notes=notes)
-        asked = Asked(q.text, lang, self.vectors.query(q.text))
         with self.live.reader() as store:
-            hits = retrieve(store, asked, self.tuning, self.speakers)
+            found = self.filters.read(store, q.text, lang, filters)
+            asked = Asked(found.text, lang, self.vectors.query(found.text))  # without a filter: q.text
+            where = found.where()  # None without a filter: the searches are the unfiltered ones
+            notes += [("filter_unread", {"value": v}) for v in found.unread]
+            if where is not None:
+                notes.append(("filtered", {"filters": found.label(lang)}))
+            hits = retrieve(store, asked, self.tuning, self.speakers, where=where)
             ranking = self.ranker.rank(store, asked, hits)
-            if not ranking.answerable:
-                return compose(question, lang, [], kind="ask", notes=notes)
-            quotes = self.assembler.quotes(store, asked, ranking.hits, want=offset + limit + 1)
+            quotes = []
+            if ranking.answerable:
+                # one language asked for: quote it, not the question's language version
+                quoting = replace(asked, lang=found.languages[0]) if len(found.languages) == 1 else asked
+                quotes = self.assembler.quotes(store, quoting, ranking.hits, want=offset + limit + 1)
+            why = self._why_empty(store, asked, found, lang) if where is not None and not quotes else None
+        if why is not None:
+            notes.append(why[0])
         more = len(quotes) > offset + limit
-        return compose(question, lang, quotes[offset : offset + limit], kind="ask", notes=notes, more=more)
+        answer = compose(question, lang, quotes[offset : offset + limit], kind="ask", notes=notes, more=more)
+        if where is not None:
+            answer.filters = {**found.to_json(lang), **({"empty": why[1]} if why else {})}
+        return answer
+
+    def _why_empty(self, store: StoreReader, asked: Asked, found: QuestionFilters, lang: str):
+        """Which filter emptied the answer: the statements the filters admit, and the first filter
+        (date, source, language, speaker) without which there are statements, or an answer."""
+        label = found.label(lang)
+        n = store.count_documents(found.where())
+        dims = [d for d in ("date", "source", "language", "speaker") if d in found.dimensions]
+        if n == 0:
+            for dim in dims:
+                m = store.count_documents(found.without(dim).where() or PassageFilter())
+                if m:
+                    return (("filter_none_without", {"filters": label, "dimension": t(lang, f"filter_dimension_{dim}"),
+                                                     "n": m}), {"statements": 0, "without": dim, "statements_without": m})
+            return ("filter_none", {"filters": label}), {"statements": 0}
+        for dim in dims:
+            other = found.without(dim)
+            hits = retrieve(store, asked, self.tuning, self.speakers, where=other.where())
+            if self.ranker.rank(store, asked, hits).answerable:
+                return (("filter_no_answer_without", {"filters": label, "n": n,
+                                                      "dimension": t(lang, f"filter_dimension_{dim}")}),
+                        {"statements": n, "without": dim, "answer_without": True})
+        return ("filter_no_answer", {"filters": label, "n": n}), {"statements": n}
 
     def quote(self, fragment: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer:
         q, lang, notes = self.prepare(fragment, lang_hint)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from index.search import Hit, dense_search, hybrid_search, rrf
 from index.settings import AnswerSettings
-from index.store import StoreReader
+from index.store import PassageFilter, StoreReader
 from index.textnorm import words
 
 from .asked import Asked
@@ -33,17 +33,19 @@ class SpeakerNames:
         return {name for surname, name in self._index(store) if surname in qwords}
 
 
-def retrieve(store: StoreReader, q: Asked, tuning: AnswerSettings, speakers: SpeakerNames) -> list[Hit]:
+def retrieve(store: StoreReader, q: Asked, tuning: AnswerSettings, speakers: SpeakerNames,
+             where: PassageFilter | None = None) -> list[Hit]:
     """Candidates, best fused score first. Passages of a speaker the question names are marked
-    (`Hit.speaker_named`) for the ranking stage."""
+    (`Hit.speaker_named`) for the ranking stage. With `where` (bot/answer/filters.py), every list is
+    searched among the passages it admits only."""
     hits = hybrid_search(store, q.vector, q.text, q.lang, k=tuning.candidates, fts_weight=tuning.fts_weight,
-                         other_language_bonus=tuning.other_language_bonus)
+                         other_language_bonus=tuning.other_language_bonus, where=where)
     named = speakers.named_in(store, q.text)
     if not named or not hits:
         return hits
     by_id = {h.passage_id: h for h in hits}
     nearest = dense_search(store, q.vector, tuning.speaker_passages, q.lang, tuning.other_language_bonus,
-                           speakers=named)
+                           speakers=named, where=where)
     for rank, (pid, cos) in enumerate(nearest):
         h = by_id.get(pid)
         if h is None:

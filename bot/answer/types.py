@@ -51,20 +51,25 @@ class Answer:
     notes: list[str] = field(default_factory=list)  # in the answer's language, e.g. "question truncated"
     more: bool = False  # more quotes are available past these (offset paging)
     kind: str = "ask"  # "ask", "quote" (a fragment looked up) or "empty" (nothing askable in the message)
+    filters: dict | None = None  # the filters applied, when any (bot/answer/filters.py QuestionFilters.to_json)
 
     def to_json(self) -> dict:
-        return {
+        d = {
             "question": self.question,
             "language": self.language,
             "found": self.found,
             "answer": self.answer,
             "quotes": [q.to_json() for q in self.quotes],
         }
+        if self.filters:  # beside the design's shape, only when the question was filtered
+            d["filters"] = self.filters
+        return d
 
 
 class Answerer(Protocol):
     """What the CLI and the Slack app need from the engine."""
 
-    def ask(self, question: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer: ...
+    def ask(self, question: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0,
+            filters=None) -> Answer: ...  # filters: bot.answer.filters.FilterRequest (explicit filters)
 
     def quote(self, fragment: str, lang_hint: str | None = None, limit: int = 3, offset: int = 0) -> Answer: ...
