@@ -11,6 +11,7 @@ from index.chunk import joinable
 from index.store import SentenceRecord, StoreReader
 
 from .types import Quote
+from ..factcheck.refs import make_ref
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def make_quote(store: StoreReader, sents: list[SentenceRecord], score: float) ->
     )
     if not verify(store, quote, sents):
         return None
+    quote.ref = str(make_ref(store.document_text(doc.id), start, end, doc.source))
     return quote
 
 

@@ -26,9 +26,13 @@ class Quote:
     spoken_language: str | None = None
     speaker_role: str | None = None  # what the record calls the speaker: office, party, group
     versions: list["Quote"] = field(default_factory=list)  # the same words in the document's other-language versions
+    # onrecord://quote/... reference that re-verifies the quote later (bot/factcheck/refs.py)
+    ref: str | None = None
+    # where a version in another language differs: figures or names (bot/factcheck/version_diff.py)
+    version_differences: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        extras = ("spoken_language", "speaker_role")  # beside the design's shape, only when known
+        extras = ("spoken_language", "speaker_role", "ref", "version_differences")  # beside the design's shape, only when known
         d = {k: v for k, v in asdict(self).items() if k not in ("versions", "document_id", *extras)}
         for key in extras:
             if getattr(self, key):

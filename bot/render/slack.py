@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from bot.answer.types import Answer, Quote
 from bot.messages import t
+from bot.factcheck.notes import difference_lines
 from bot.slack.buttons import (
-    ACTION_DOWN, ACTION_MORE, ACTION_OTHER_LANGUAGE, ACTION_SHARE, ACTION_UP, ButtonState,
+    ACTION_DOWN, ACTION_MORE, ACTION_OTHER_LANGUAGE, ACTION_SHARE, ACTION_UP, ACTION_VERIFY, VALUE_LIMIT, ButtonState,
 )
 
 from . import headline_key
@@ -23,6 +24,7 @@ MAX_BLOCKS = 50
 FALLBACK_LIMIT = 3000
 CONTEXT_LIMIT = 2000
 TITLE_LIMIT = 300
+MAX_VERIFY = 5  # Verify buttons under an answer, one per quote shown (in order)
 
 
 def escape(text: str | None) -> str:
@@ -96,11 +98,13 @@ def _quotes(quotes: list[Quote], lang: str | None, blocks: list[dict], fallback:
     shown = 0
     for q in quotes:
         sections = quote_sections(q.text)
-        if len(blocks) + len(sections) + 1 > budget:
+        notes = [_context(escape(line)) for line in difference_lines(q, lang)]  # a version differs
+        if len(blocks) + len(sections) + 1 + len(notes) > budget:
             break
         cited = format_citation(citation(q, lang))
         blocks.extend(sections)
         blocks.append(_context(cited))
+        blocks.extend(notes)
         fallback.append(f"“{escape(q.text)}” — {cited}")
         shown += 1
     return shown
@@ -145,6 +149,10 @@ def render_answer(
         elements.append(_button("👎", ACTION_DOWN, value, label=t(lang, "not_helpful")))
         if share:
             elements.append(_button(t(lang, "share"), ACTION_SHARE, value, style="primary"))
+        verifiable = [q for q in answer.quotes[:shown] if q.ref and len(q.ref) <= VALUE_LIMIT][:MAX_VERIFY]
+        for i, q in enumerate(verifiable, 1):  # re-check the quote against the record as it is now
+            label = t(lang, "verify") + (f" {i}" if len(verifiable) > 1 else "")
+            elements.append(_button(label, ACTION_VERIFY, q.ref, label=_cut(f"{label}: {q.text}", 75)))
         blocks.append({"type": "actions", "block_id": "onrecord_answer_actions", "elements": elements})
     return _message(fallback, blocks)
 

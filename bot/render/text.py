@@ -10,6 +10,7 @@ from bot.messages import t
 
 from . import headline_key
 from .citation import citation, plain
+from bot.factcheck.notes import difference_lines
 
 # Escape sequences, 7-bit and 8-bit: CSI (cursor, colours, clear screen), OSC (window title, hyperlinks),
 # DCS/SOS/PM/APC strings, and two-character escapes.
@@ -40,7 +41,7 @@ def answer_text(answer: Answer) -> str:
     lang = answer.language
     lines = list(answer.notes) + [t(lang, headline_key(answer))]
     for q in answer.quotes:
-        lines += ["", f"“{q.text}”", f"— {plain(citation(q, lang))}"]
+        lines += ["", f"“{q.text}”", f"— {plain(citation(q, lang))}", *difference_lines(q, lang)]
         if answer.kind == "quote":
             lines += [f"   {t(lang, 'versions')}: “{v.text}” — {plain(citation(v, lang))}" for v in q.versions]
     return "\n".join(lines)
@@ -55,6 +56,7 @@ def terminal_text(answer: Answer) -> str:
         out.append("")
         out.extend("> " + line for line in q.text.splitlines())
         out.append("  — " + plain(citation(q, lang)))
+        out.extend("  " + line for line in difference_lines(q, lang))
         for v in q.versions:
             first, *rest = v.text.splitlines() or [""]
             out.append(f"    [{v.language}] {first}")
