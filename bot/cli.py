@@ -157,6 +157,87 @@ def quote_cmd(
     _answer_loop("quote", fragment, index, as_json, lang)
 
 
+def _factcheck_engine(index: Path | None):
+    from bot.answer import Engine
+
+    try:
+        return Engine.open(settings=_settings(index))
+    except OnRecordError as exc:
+        _fail(exc)
+
+
+@app.command("check")
+def check_cmd(
+    claim: Annotated[str, typer.Argument(help='The claimed quote (NAME: "WORDS" names the speaker), or - for one per line.')],
+    speaker: Annotated[Optional[str], typer.Option("--speaker", help="Who the claim says said it.")] = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+) -> None:
+    """Did they really say this? exact, altered (word diff), different speaker, out of context, or not found."""
+    from bot.factcheck.render import verdict_json, verdict_text
+    from bot.factcheck.verdict import check
+    from bot.render.text import safe_json, safe_text
+
+    engine = _factcheck_engine(index)
+    color = sys.stdout.isatty() and not as_json
+    lines = (line.rstrip("\n") for line in sys.stdin) if claim == "-" else [claim]
+    for line in lines:
+        if not line.strip():
+            continue
+        verdict = check(engine, line, speaker=speaker, lang_hint=lang)
+        if as_json:
+            typer.echo(safe_json(verdict_json(verdict, line)))
+        else:
+            typer.echo(verdict_text(verdict, color=True) if color else safe_text(verdict_text(verdict)))
+        sys.stdout.flush()
+
+
+@app.command("verify")
+def verify_cmd(
+    ref: Annotated[str, typer.Argument(help="A quote's reference (onrecord://quote/...), as `ref` in JSON.")],
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+) -> None:
+    """Is a quote still on record, word for word? intact, moved (new location), or gone (and what stands there now)."""
+    from bot.factcheck.refs import BadRef
+    from bot.factcheck.render import verify_bad, verify_text
+    from bot.factcheck.verify import verify
+    from bot.render.text import safe_json
+
+    engine = _factcheck_engine(index)
+    try:
+        result = verify(engine, ref)
+    except BadRef as exc:
+        _fail(verify_bad(str(exc), lang))
+    typer.echo(safe_json(result.to_json()) if as_json else verify_text(result, lang or "en", color=True))
+
+
+@app.command("versions")
+def versions_cmd(
+    ref: Annotated[str, typer.Argument(help="A quote's reference (onrecord://quote/...).")],
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+) -> None:
+    """The statement's language versions side by side: missing sentences, figures or names that differ."""
+    from bot.factcheck.refs import BadRef
+    from bot.factcheck.render import verify_bad, versions_text
+    from bot.factcheck.version_diff import compare_ref
+    from bot.render.text import safe_json
+
+    engine = _factcheck_engine(index)
+    try:
+        comparisons, doc_lang = compare_ref(engine, ref)
+    except BadRef as exc:
+        _fail(verify_bad(str(exc), lang))
+    if as_json:
+        typer.echo(safe_json({"ref": ref, "language": doc_lang, "versions": [c.to_json() for c in comparisons]}))
+    else:
+        typer.echo(versions_text(comparisons, lang or "en", color=sys.stdout.isatty()))
+
+
 @app.command("serve")
 def serve_cmd(
     index: IndexOpt = None,
