@@ -29,6 +29,7 @@ LISTENERS = [
     "bot.slack.listeners.actions",  # More quotes, Other language, 👍/👎, Share
     "bot.slack.listeners.assistant",  # the assistant panel
     "bot.slack.listeners.reindex",  # /reindex and transcripts shared in a DM (admins: bot.settings.admins)
+    "bot.slack.listeners.factcheck",  # /check, and the Verify button under quotes
 ]
 
 
@@ -62,7 +63,7 @@ def build_app(settings: SlackSettings, answerer: Answerer, client: WebClient | N
     def acknowledge_first(body, ack, next):
         """Slash commands and our buttons are acknowledged here, in the request's own thread, before
         any listener is scheduled: even with every worker busy, Slack hears back within 3 s."""
-        if body.get("command") in ("/ask", "/quote") or (
+        if body.get("command") in ("/ask", "/quote", "/check") or (
             body.get("type") == "block_actions"
             and all(str(a.get("action_id", "")).startswith("onrecord_") for a in body.get("actions") or [])
         ):
