@@ -1,6 +1,7 @@
 """`onrecord index`: find transcript files, parse what is new or changed, embed, publish a generation."""
 from __future__ import annotations
 
+import collections
 import hashlib
 import itertools
 import logging
@@ -138,27 +139,44 @@ def discover(paths: list[Path], follow_symlinks: bool = False) -> Iterator[tuple
 
 
 class _Pending:
-    """Passages waiting to be embedded in one batch."""
+    """Passages waiting to be embedded in one batch.
+
+    An embedder that also offers `submit_passages(texts)` (returning an object whose `result()` is
+    what `embed_passages(texts)` would return) and `max_in_flight` (e.g. index.ray_index.RayEmbedder)
+    gets batches handed over without waiting: parsing and storing go on while up to `max_in_flight`
+    batches are embedded elsewhere. Vectors are written from here, in the order the batches were made.
+    """
 
     def __init__(self, writer: StoreWriter, embedder: Embedder, bar: tqdm | None):
         self.writer, self.embedder, self.bar = writer, embedder, bar
         self.ids: list[int] = []
         self.texts: list[str] = []
+        self.submit = getattr(embedder, "submit_passages", None)
+        self.in_flight: collections.deque = collections.deque()  # (ids, handle), oldest first
 
     def add(self, pid: int, text: str) -> None:
         self.ids.append(pid)
         self.texts.append(text)
         if len(self.ids) >= EMBED_BATCH:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
-        if not self.ids:
-            return
-        vecs = self.embedder.embed_passages(self.texts)
-        self.writer.add_vectors(self.ids, vecs)
+    def flush(self, wait: bool = True) -> None:
+        """Embed what is waiting; with `wait`, also every batch still in flight."""
+        if self.ids:
+            if self.submit is None:
+                self._write(self.ids, self.embedder.embed_passages(self.texts))
+            else:
+                self.in_flight.append((self.ids, self.submit(self.texts)))
+            self.ids, self.texts = [], []
+        limit = 0 if wait else max(1, int(getattr(self.embedder, "max_in_flight", 1)))
+        while len(self.in_flight) > limit:
+            ids, handle = self.in_flight.popleft()
+            self._write(ids, handle.result())
+
+    def _write(self, ids: list[int], vecs) -> None:
+        self.writer.add_vectors(ids, vecs)
         if self.bar is not None:
-            self.bar.update(len(self.ids))
-        self.ids, self.texts = [], []
+            self.bar.update(len(ids))
 
 
 def _insert_document(
