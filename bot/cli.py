@@ -45,6 +45,7 @@ def index_cmd(
     watch: Annotated[bool, typer.Option("--watch", help="Keep running and index changes as they happen.")] = False,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for another indexer to finish.")] = 0,
     as_json: JsonOpt = False,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Embed on a Ray cluster: local, auto, HOST:6379 or ray://HOST:10001 (default: ONRECORD_RAY_ADDRESS; needs the ray extra).")] = None,
 ) -> None:
     """Add or update the transcripts under PATHS; unchanged files are skipped."""
     from index.indexer import run_index
@@ -52,6 +53,8 @@ def index_cmd(
     from bot.render.text import safe_json, safe_text
 
     settings = _settings(index)
+    if watch and ray:
+        _fail(ValueError("--ray is for bulk runs; --watch indexes in this process"))
     try:
         if watch:
             import time
@@ -62,7 +65,12 @@ def index_cmd(
             watch_and_index(paths, settings, prune=prune, on_summary=lambda summary: typer.echo(
                 safe_text(f"{time.strftime('%H:%M:%S')} {describe(summary)}")))
             return
-        summary = run_index(paths, settings, prune=prune, wait=wait)
+        if ray or settings.ray_address:  # embedding spread over a Ray cluster (index/ray_index.py)
+            from index.ray_index import run_index_ray
+
+            summary = run_index_ray(paths, settings, address=ray, prune=prune, wait=wait)
+        else:
+            summary = run_index(paths, settings, prune=prune, wait=wait)
     except OnRecordError as exc:
         _fail(exc)
     if as_json:

@@ -298,6 +298,25 @@ class Settings(BaseSettings):
             "transcripts folder cannot get a private file quoted."
         ),
     )
+    # --- bulk indexing on a Ray cluster (index/ray_index.py, `onrecord index --ray`; needs the `ray` extra) ---
+    ray_address: str | None = Field(
+        default=None,
+        description=(
+            "Ray cluster that embeds for `onrecord index` (ONRECORD_RAY_ADDRESS): local (a private cluster on "
+            "this machine for the run), auto (the cluster this machine joined with `ray start`), HOST:6379 or "
+            "ray://HOST:10001. The driver still parses and writes the store. Unset: embedding in this process. "
+            "`--watch` and Slack uploads always index in this process."
+        ),
+    )
+    ray_workers: int | None = Field(
+        default=None,
+        description="Embedding actors on the Ray cluster, one model each (ONRECORD_RAY_WORKERS). Unset: as many as its CPUs hold.",
+    )
+    ray_worker_cpus: int = Field(
+        default=1,
+        description="CPUs (torch threads) per Ray embedding actor (ONRECORD_RAY_WORKER_CPUS); each actor holds its own model in memory.",
+    )
+    # --- end of Ray settings ---
     answers: AnswerSettings = Field(default_factory=AnswerSettings, description="How answers are chosen.")
     slack: SlackSettings = Field(default_factory=SlackSettings, description="The Slack app (docs/slack.md).")
 
