@@ -1,7 +1,9 @@
 """Shared fixtures: the real corpus, the real model, real indexes built once per session.
 
 Every test gets its own ONRECORD_HOME (so nothing touches the user's data folder); the embedding
-model is the one `scripts/setup` prepared, named through ONRECORD_MODEL.
+model is the fast shipped one (multilingual-e5-small, always prepared by `scripts/setup`) whatever the
+default is, so the suite's time does not depend on it; ONRECORD_TEST_MODEL names another (a shipped
+name or a folder).
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from index.embedder import SentenceTransformerEmbedder, default_model_path
+from index import models
+from index.embedder import SentenceTransformerEmbedder
 from index.settings import Settings, get_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,7 +23,8 @@ DEV_QUESTIONS = CORPUS.parent / "dev-questions.jsonl"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-_PREPARED_MODEL = os.environ.get("ONRECORD_MODEL") or str(default_model_path(Settings()))
+_TEST_MODEL = os.environ.get("ONRECORD_TEST_MODEL", models.FAST_MODEL)
+_PREPARED_MODEL = str(models.folder(Settings(), _TEST_MODEL)) if _TEST_MODEL in models.SHIPPED else _TEST_MODEL
 
 # Small real subsets, for tests that need a real index but not the whole corpus.
 SMALL_SET = [
