@@ -111,7 +111,9 @@ def test_cli_json_contract_and_stdin_lines(small_index, monkeypatch):
     r = CliRunner().invoke(app, ["ask", "--json", "Vad sa Lavrov om vapenvila?"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout.strip().splitlines()[-1])
-    assert set(d) == {"question", "language", "found", "answer", "quotes"}
+    # the contract's keys, and `filters`: the question names the speaker (bot/answer/filters.py)
+    assert set(d) == {"question", "language", "found", "answer", "quotes", "filters"}
+    assert d["filters"]["speaker"] == "Sergey Lavrov" and d["filters"]["from_question"] == ["speaker"]
     q = d["quotes"][0]
     assert {"text", "language", "source", "title", "speaker", "date", "url", "location", "start", "end", "score"} <= set(q)
     assert open(q["source"], encoding="utf-8").read()[q["start"] : q["end"]] == q["text"]

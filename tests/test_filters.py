@@ -52,7 +52,9 @@ def test_dates_in_the_question(read, lang, question, bounds, rest):
     ("en", "What did the ministry say about the 2024 budget?"),  # a year inside the topic
     ("en", "What was said about the budget for 2024?"),  # a year the topic is about
     ("en", "What did Zakharova's January 15 briefing say about Finland?"),  # no preposition
-    ("en", "What safety advice was given during the January unrest?"),  # "the January unrest": a topic
+    ("en", "What did she say about safety during the January unrest?"),  # "the January unrest": a topic
+    ("en", "Which embassies did Russia open in 2025?"),  # not what was said: the date is the topic's
+    ("de", "Was entschied das Gericht im Januar 2020?"),
     ("en", "What was said in 3 speeches about the truce?"),  # a number, not a date
     ("en", "What may the ministry say in reply?"),  # "may" the verb
     ("de", "Was wurde über den Haushalt 2024 des Bundes gesagt?"),
@@ -71,6 +73,7 @@ def test_speaker_source_and_language_from_the_question(read):
     # named as a topic, not as the one who said it: no speaker filter
     assert not read("What was said about Zakharova's briefing?", "en").speakers
     assert not read("Vad sa ministern om Lavrov?", "sv").speakers
+    assert not read("What did the President tell the House about the vote?", "en").speakers  # a role
     assert read("Vad sa Lavrov om vapenvila?", "sv").speakers == ("Sergey Lavrov",)
     assert read("Was sagte Sacharowa über den Europäischen Rat?", "de").speakers == ("Maria Zakharova",)
     # a collection of the index, named after a preposition, in any script

@@ -10,7 +10,8 @@ searches, and the phrases that said them are taken out of the text that is searc
 is not a name the passages must carry).
 
 Only unambiguous phrases count, so that a question about something else is left alone:
-- a date only after a preposition ("in/im/i/в February", "since/seit/sedan/с", "from … to …",
+- a date only in a question that asks what was said (say, sagte, sa, сказал …), and there only after a
+  preposition ("in/im/i/в February", "since/seit/sedan/с", "from … to …",
   "before/until …") or as a bare year closing the question ("… om vapenvila 2024?"); "the 2024
   budget" and "the budget for 2024" are topics, not filters;
 - a source only when a preposition is followed by the name of a collection of the index (the first
@@ -19,7 +20,8 @@ Only unambiguous phrases count, so that a question about something else is left 
 - a language only as "in English / auf Deutsch / på svenska / на русском" closing the question or
   followed by "about" (not "in English media");
 - a speaker only when the question names a speaker of the index (bot.answer.retrieve.SpeakerNames:
-  any spelling, any script) before what it is about, and asks what they said.
+  any spelling, any script; a person: a name of two words or more, not a role such as "President")
+  before what it is about, and asks what they said.
 A question with none of these is searched exactly as before (no filter, same text).
 """
 from __future__ import annotations
@@ -66,17 +68,19 @@ _ABOUT = {"en": {"about", "on", "regarding", "concerning"}, "de": {"über", "zu"
           "sv": {"om", "kring", "angående", "beträffande", "gällande"},
           "ru": {"о", "об", "обо", "про", "насчёт", "насчет", "относительно"}}
 _SAID = {
-    "en": r"\b(?:say|says|said|saying|tell|tells|told|state|states|stated|claim\w*|speak|speaks|spoke|comment\w*|"
-          r"remark\w*|declare\w*|argue\w*|think|thinks|thought|describe\w*|call|called|react\w*|talk\w*|"
-          r"mention\w*|write|wrote|warn\w*|according to)\b",
+    "en": r"\b(?:say|says|said|saying|tell|tells|told|state|stated|claim\w*|speak|speaks|spoke|comment\w*|"
+          r"remark\w*|declare\w*|argue\w*|think|thinks|thought|describe\w*|call|called|react|reacted|reacting|talk|talked|talking|"
+          r"mention\w*|write|wrote|warn\w*)\b",
     "de": r"\b(?:sag\w*|gesagt|sprach|spricht|äußer\w*|geäußert|erklär\w*|meint\w*|gemeint|betont\w*|"
-          r"behauptet\w*|laut|erzählt\w*|schrieb|schreibt|rede\w*|warnt\w*|kritisiert\w*)\b",
-    "sv": r"\b(?:sa|sade|säger|sagt|uttala\w*|yttra\w*|menade|menar|berätta\w*|påstod|påstår|skrev|skriver|"
-          r"tala\w*|enligt|varnade|kommentera\w*|tyckte|tycker)\b",
+          r"behauptet\w*|erzählt\w*|schrieb|schreibt|rede\w*|warnt\w*|kritisiert\w*)\b",
+    "sv": r"\b(?:sa|sade|sades|säger|sagt|sagts|uttala\w*|yttra\w*|menade|menar|berätta\w*|påstod|påstår|skrev|skriver|"
+          r"tala\w*|varnade|kommentera\w*|tyckte|tycker)\b",
     "ru": r"(?<!\w)(?:сказал\w*|говорил\w*|говорит|заявил\w*|заявля\w*|сообщил\w*|отметил\w*|подчеркн\w*|"
-          r"считает|писал\w*|написал\w*|предупредил\w*|по словам)(?!\w)",
+          r"считает|писал\w*|написал\w*|предупредил\w*)(?!\w)",
 }
 # relative periods, read by dateparser ("last week", "letzten Monat", "förra året", "в прошлом месяце")
+# who said it, without a verb of saying: enough to name the speaker, not to make a date the saying's
+_ATTRIBUTION = {"en": r"\baccording to\b", "de": r"\blaut\b", "sv": r"\benligt\b", "ru": r"(?<!\w)по словам(?!\w)"}
 _RELATIVE = {"en": r"\b(?:(?:in|during) )?(?:the )?(?:last|this) (?:week|month|year)\b",
              "de": r"\b(?:(?:im|in der) )?(?:letzte[nmrs]?|diese[nmrs]?) (?:Woche|Monat|Jahr)\b",
              "sv": r"\b(?:(?:under|i) )?(?:förra|detta|denna) (?:veckan|månaden|året)\b|\bi år\b",
@@ -461,8 +465,12 @@ class FilterReader:
         if req.language:
             langs = (req.language.strip().lower(),)
         toks = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        # a date qualifies the saying only in a question that asks what was said (a verb of saying): in
+        # "How large was the trade turnover in 2024?" or "According to Zakharova, what derailed the
+        # talks in 2022?" it is what is asked about
+        says = lang in _SAID and re.search(_SAID[lang], text, re.IGNORECASE) is not None
         if lang in _IN:
-            if date_from is None and date_to is None:
+            if date_from is None and date_to is None and says:
                 found = _dates(toks, lang, today, text)
                 if found:
                     date_from, date_to, span = found
@@ -502,12 +510,13 @@ class FilterReader:
         return (value.strip(),), value.strip()
 
     def _speaker(self, store: StoreReader, text: str, lang: str) -> tuple[tuple[str, ...], str] | None:
-        if not re.search(_SAID[lang], text, re.IGNORECASE):
+        if not re.search(_SAID[lang], text, re.IGNORECASE) and not re.search(_ATTRIBUTION[lang], text, re.IGNORECASE):
             return None
         words = text.split()
         about = next((i for i, w in enumerate(words) if w.lower().strip("?,.!:;") in _ABOUT[lang] and i > 0), None)
         head = " ".join(words[:about]) if about is not None else text
-        named = sorted(self.speakers.named_in(store, head))
+        # people, not roles: a speaker recorded by one word ("President", "Präsident") is no filter
+        named = sorted(n for n in self.speakers.named_in(store, head) if len(n.split()) >= 2)
         if not named:
             return None
         return tuple(named), _display(named)
