@@ -9,7 +9,8 @@ paragraph, in the claim's language; the claim is aligned word by word with each 
 - different_speaker: exact, but nobody of the name claimed said it (names compared across spellings
   and scripts by the engine's phonetic key, on the surname);
 - out_of_context: exact, but the rest of the sentence holds a negation or a condition (NEGATIONS,
-  CONDITIONS), or the next sentence opens with one within its first NEXT_OPENING words;
+  CONDITIONS; Swedish "om" only opening the sentence), or the next sentence opens with one within its
+  first NEXT_OPENING words;
 - altered: at least ALTERED_MIN_SHARE of the claim's words (and ALTERED_MIN_WORDS) on record in
   order in one place, but not exact;
 - translation_only: nothing close in the claim's language, but a sentence in another language is a
@@ -214,6 +215,8 @@ def _context(store: StoreReader, m: Match, lang: str | None) -> tuple[str | None
     around = [w for s in covered for w in tokenize(text[s.start : s.end], s.start)
               if w.end <= a.start or w.start >= a.end]
     found = cues(around, lang)
+    if lang == "sv" and around and around[0].norm == "om" and around[0].start == covered[0].start:
+        found.insert(0, around[0].text)  # Swedish "om" opening a sentence is "if" (elsewhere mostly "about")
     if found:
         return found[0], covered
     nxt = store.next_sentence(covered[-1])
