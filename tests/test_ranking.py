@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bot.answer.features import FEATURES
-from bot.answer.learnt import LearntRanker, RankerParams, calibration_file
+from bot.answer.learnt import CANDIDATE_FEATURES, LearntRanker, RankerParams, calibration_file
 from bot.answer.rank import Ranker, RuleRanker
 from bot.quality.crossval import candidate_table, fit_on, folds_of, load_items
 
@@ -52,7 +52,7 @@ def test_a_learnt_ranker_plugs_into_the_engine(engine, items, corpus, tmp_path):
     path = calibration_file(engine.embedder.name, tmp_path)
     params.save(path)
     loaded = RankerParams.load(path)
-    assert loaded.features == list(FEATURES) and 0.0 <= loaded.threshold <= 1.0
+    assert loaded.features == list(CANDIDATE_FEATURES) and len(loaded.coef) == len(CANDIDATE_FEATURES) and 0.0 <= loaded.threshold <= 1.0
     before = engine.ranker
     rule = RuleRanker(engine.tuning, engine.vectors, engine.settings.languages)
     learnt = LearntRanker(loaded, engine.tuning, engine.vectors, engine.settings.languages)
