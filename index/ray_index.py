@@ -62,17 +62,33 @@ class EmbedWorker:
 
         self.embedder = load_embedder(Settings(**model_settings))
         self.where = f"{socket.gethostname()}:{os.getpid()}"
+        self.texts, self.cpu_seconds, self.busy_seconds = 0, 0.0, 0.0
 
     def info(self) -> dict:
         e = self.embedder
         return {"name": e.name, "dimension": e.dimension, "fingerprint": getattr(e, "fingerprint", None),
                 "backend": getattr(e, "backend", None), "threads": getattr(e, "threads", None), "where": self.where}
 
+    def _timed(self, embed, texts: list[str]) -> np.ndarray:
+        import time
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        vecs = embed(texts)
+        self.cpu_seconds += time.process_time() - cpu
+        self.busy_seconds += time.perf_counter() - wall
+        self.texts += len(texts)
+        return vecs
+
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return self.embedder.embed_passages(texts)
+        return self._timed(self.embedder.embed_passages, texts)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self.embedder.embed_queries(texts)
+        return self._timed(self.embedder.embed_queries, texts)
+
+    def stats(self) -> dict:
+        """Texts embedded, and the CPU and wall seconds spent embedding them (for benchmarks)."""
+        return {"where": self.where, "texts": self.texts, "cpu_seconds": round(self.cpu_seconds, 3),
+                "busy_seconds": round(self.busy_seconds, 3)}
 
 
 class _Handle:
@@ -169,6 +185,10 @@ class RayEmbedder:
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._submit(texts, "embed_queries").result()
+
+    def stats(self) -> list[dict]:
+        """Each actor's texts embedded and CPU / wall seconds spent on them."""
+        return _ray().get([a.stats.remote() for a in self.actors])
 
     def info(self) -> dict:
         return {"name": self.name, "dimension": self.dimension, "fingerprint": self.fingerprint,
