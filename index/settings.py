@@ -88,6 +88,13 @@ class AnswerSettings(BaseSettings):
                     "or made by `onrecord calibrate`; else the rules), rules, or learnt (refuses to start without one).")
     fold_reposts: bool = Field(
         default=True, description="Show the same words posted twice once (off only for measuring).")
+    reranker: Path | None = Field(
+        default=None,
+        description="A local sentence-transformers CrossEncoder folder (off by default). When set, it scores the "
+                    "best candidates as one more feature of the learnt ranker; fit a calibration with it set "
+                    "(`onrecord calibrate`): a calibration fitted without it does not read it.")
+    reranker_candidates: int = Field(
+        default=20, description="Candidates (best first) the cross-encoder scores; the others get 0.")
 
 
 DEFAULT_API_URL = "https://slack.com/api/"

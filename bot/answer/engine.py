@@ -31,6 +31,7 @@ from .live import LiveIndex
 from .lookup import lookup
 from .learnt import CALIBRATION_DIR, LearntRanker, RankerParams, calibration_file
 from .rank import Ranker, RuleRanker
+from .rerank import load_reranker
 from .retrieve import SpeakerNames, retrieve
 from .vectors import QuestionVectors
 from ..messages import t
@@ -52,6 +53,7 @@ class Engine:
         self.vectors = QuestionVectors(self.embedder)
         self.speakers = SpeakerNames()
         self.filters = FilterReader(self.speakers, settings.languages)  # filters in the question
+        self.reranker = load_reranker(self.tuning.reranker, self.tuning.reranker_candidates)  # None: off
         self.ranker: Ranker = ranker or self._ranker()
         self.assembler = QuoteAssembler(self.tuning, self.vectors)
 
@@ -72,7 +74,14 @@ class Engine:
                             raise ModelError(str(exc)) from None
                         log.warning("%s; answering with the rules", exc)
                         continue
-                    return LearntRanker(params, self.tuning, self.vectors, self.settings.languages)
+                    if ("cross_encoder" in params.features) != (self.reranker is not None):
+                        log.warning("%s was fitted %s a cross-encoder reranker, and ONRECORD_ANSWER_RERANKER is %s: "
+                                    "run `onrecord calibrate` with the setting as it is", path,
+                                    "with" if "cross_encoder" in params.features else "without",
+                                    "set" if self.reranker is not None else "unset")
+                        if "cross_encoder" in params.features:
+                            continue  # it cannot be read without its feature: the next in line answers
+                    return LearntRanker(params, self.tuning, self.vectors, self.settings.languages, self.reranker)
             if choice == "learnt":
                 raise ModelError(f"no calibration for the model {self.embedder.name!r}: run "
                                  "`onrecord calibrate QUESTIONS.jsonl` (questions with gold quotes).")

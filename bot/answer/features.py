@@ -32,6 +32,7 @@ FEATURES = (
     "q_names_absent",  # a name of the question is in none of the ten best passages (spelling, sound, model)
     "q_best_dense",  # the best candidate's cosine
     "rule_rr",  # 1/(1+rank) in the hand-set rules' order (fused score, speaker bonus, missing-name penalty)
+    "cross_encoder",  # the optional cross-encoder's score of (question, passage) for the best ones; 0 when off
 )
 
 
@@ -55,8 +56,9 @@ def names_absent(store: StoreReader, q: Asked, passage_ids: list[int], tuning: A
 
 
 def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: AnswerSettings,
-                       vectors: QuestionVectors, languages: list[str]) -> np.ndarray:
-    """One row of FEATURES per hit (in the order given)."""
+                       vectors: QuestionVectors, languages: list[str], reranker=None) -> np.ndarray:
+    """One row of FEATURES per hit (in the order given). `reranker`: bot.answer.rerank.CrossEncoderScores
+    or None (the cross_encoder column is then 0)."""
     if not hits:
         return np.zeros((0, len(FEATURES)), dtype=np.float64)
     dense = [h.dense for h in hits if h.dense is not None]
@@ -71,6 +73,7 @@ def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: An
                if q_names else 0 for h in hits]
     rule = [h.score + tuning.speaker_bonus * h.speaker_named - tuning.named_penalty * m for h, m in zip(hits, missing)]
     rule_rank = {i: r for r, i in enumerate(sorted(range(len(hits)), key=lambda i: -rule[i]))}
+    cross = reranker.scores(store, q.text, hits) if reranker is not None else [0.0] * len(hits)
     rows = []
     for n, h in enumerate(hits):
         d = h.dense if h.dense is not None else floor
@@ -89,5 +92,6 @@ def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: An
             float(absent),
             best,
             1.0 / (1 + rule_rank[n]),
+            cross[n],
         ))
     return np.asarray(rows, dtype=np.float64)

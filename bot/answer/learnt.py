@@ -151,14 +151,22 @@ def fit(x: np.ndarray, y: np.ndarray, question_of: np.ndarray, answerable: dict[
     return params
 
 
+def candidate_features_for(reranker) -> tuple[str, ...]:
+    """What a calibration fitted now reads: the dense features, and the cross-encoder's score when one is set."""
+    return CANDIDATE_FEATURES + (("cross_encoder",) if reranker is not None else ())
+
+
 class LearntRanker:
-    def __init__(self, params: RankerParams, tuning: AnswerSettings, vectors: QuestionVectors, languages: list[str]):
+    def __init__(self, params: RankerParams, tuning: AnswerSettings, vectors: QuestionVectors, languages: list[str],
+                 reranker=None):
+        """`reranker` (bot.answer.rerank.CrossEncoderScores): asked only when the calibration reads its score."""
         self.params, self.tuning, self.vectors, self.languages = params, tuning, vectors, languages
+        self.reranker = reranker if "cross_encoder" in params.features else None
 
     def rank(self, store: StoreReader, q: Asked, hits: list[Hit]) -> Ranking:
         if not hits:
             return Ranking([], False)
-        x = candidate_features(store, q, hits, self.tuning, self.vectors, self.languages)
+        x = candidate_features(store, q, hits, self.tuning, self.vectors, self.languages, self.reranker)
         p = self.params.probabilities(x)
         for h, pi in zip(hits, p):
             h.score = float(pi)

@@ -19,7 +19,7 @@ import numpy as np
 
 from bot.answer.asked import Asked
 from bot.answer.features import candidate_features
-from bot.answer.learnt import LearntRanker, RankerParams, fit
+from bot.answer.learnt import LearntRanker, RankerParams, candidate_features_for, fit
 from bot.answer.rank import RuleRanker
 from bot.answer.retrieve import retrieve
 
@@ -113,7 +113,8 @@ def candidate_table(engine, items: list[dict], corpus: Path):
         spans = gold_spans(it, corpus) if it["kind"] != "unanswerable" else []
         with engine.live.reader() as store:
             hits = retrieve(store, asked, engine.tuning, engine.speakers)
-            x = candidate_features(store, asked, hits, engine.tuning, engine.vectors, engine.settings.languages)
+            x = candidate_features(store, asked, hits, engine.tuning, engine.vectors, engine.settings.languages,
+                                   getattr(engine, "reranker", None))
             y = _labels(store, hits, spans)
         answerable[i] = it["kind"] != "unanswerable"
         xs.append(x)
@@ -122,10 +123,12 @@ def candidate_table(engine, items: list[dict], corpus: Path):
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(qs), answerable
 
 
-def fit_on(table, keep: set[int], model: str) -> RankerParams:
+def fit_on(table, keep: set[int], model: str, reranker=None) -> RankerParams:
+    """`reranker`: the engine's cross-encoder (or None); its score is read when one is set."""
     x, y, q, answerable = table
     mask = np.isin(q, list(keep))
-    return fit(x[mask], y[mask], q[mask], {i: a for i, a in answerable.items() if i in keep}, model)
+    return fit(x[mask], y[mask], q[mask], {i: a for i, a in answerable.items() if i in keep}, model,
+               features=candidate_features_for(reranker))
 
 
 def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5) -> dict:
@@ -137,8 +140,9 @@ def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5) -> dict:
     try:
         for f in range(k):
             train = {i for i in range(len(items)) if folds[i] != f}
-            params = fit_on(table, train, engine.embedder.name)
-            engine.ranker = LearntRanker(params, engine.tuning, engine.vectors, engine.settings.languages)
+            reranker = getattr(engine, "reranker", None)
+            params = fit_on(table, train, engine.embedder.name, reranker)
+            engine.ranker = LearntRanker(params, engine.tuning, engine.vectors, engine.settings.languages, reranker)
             test = [it for i, it in enumerate(items) if folds[i] == f]
             rows += evaluate(engine, test, corpus)["rows"]
             per_fold.append({"fold": f, "test": len(test), "threshold": params.threshold})
@@ -149,7 +153,7 @@ def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5) -> dict:
 
 def fit_all(engine, items: list[dict], corpus: Path) -> RankerParams:
     table = candidate_table(engine, items, corpus)
-    params = fit_on(table, set(range(len(items))), engine.embedder.name)
+    params = fit_on(table, set(range(len(items))), engine.embedder.name, getattr(engine, "reranker", None))
     params.fitted_on = {"questions": len(items), "candidates": int(len(table[1])), "positives": int(table[1].sum())}
     return params
 
