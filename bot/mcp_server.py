@@ -48,7 +48,8 @@ INSTRUCTIONS = """\
 On Record searches a collection of transcripts (interviews, speeches, press statements, debates) and
 answers with verbatim quotes and their citations, in the language the question is asked in.
 Use `ask` for questions about what someone said, `quote` to find the exact wording and source of a
-remembered or misquoted sentence. Every `quotes[].text` is an exact slice of the stored source
+remembered or misquoted sentence, `check` for a verdict on a quote circulating elsewhere, `verify` to
+re-check a quote's `ref` against the record as it is now. Every `quotes[].text` is an exact slice of the stored source
 (`source`, `start`, `end`): quote only those texts, word for word, with their speaker, date and source.
 `found: false` means nothing on record answers: say so instead of guessing. Read
 `onrecord://document/{id}` (each quote's `document`) for the context around a quote."""
@@ -86,6 +87,21 @@ class AnswerResult(BaseModel):
     found: bool = Field(description="False when nothing on record answers: then `quotes` is empty.")
     answer: str = Field(description="The answer in the question's language: the quotes with citations.")
     quotes: list[QuoteResult]
+
+
+class CheckResult(AnswerResult):
+    verdict: dict = Field(description="kind (exact, altered, different_speaker, out_of_context, translation_only, "
+                                      "not_found), share_on_record, diff (operations from the claim to the record), "
+                                      "record, record_speaker, cue and context, nearest (each matching: false), original.")
+
+
+class VerifyResultModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    ref: str
+    status: str = Field(description="intact (same words, same place), moved (new offsets), or gone.")
+    source: str | None
+    notes: list[str] = Field(description="index_behind, file_missing, file_unreadable.")
 
 
 # -- the engine, opened once ---------------------------------------------------------------------------
@@ -235,6 +251,12 @@ Lang = Annotated[str | None, Field(
     pattern=r"^[a-z]{2}$", strict=True,
     description="ISO 639-1 code of the question's language (e.g. sv), used when detection is unsure.")]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, strict=True, description="Most quotes to return.")]
+Claim = Annotated[str, Field(
+    min_length=1, max_length=MAX_QUESTION_CHARS, strict=True,
+    description="The claimed quote, word for word as it circulates; `NAME: \"WORDS\"` names the speaker.")]
+Speaker = Annotated[str | None, Field(max_length=200, strict=True, description="Who the claim says said it.")]
+Ref = Annotated[str, Field(min_length=1, max_length=4000, strict=True,
+                           description="A quote's `ref` (onrecord://quote/...), from an earlier result.")]
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                             open_world_hint=False)
@@ -269,6 +291,41 @@ def build_server(settings: Settings, holder: EngineHolder | None = None) -> MCPS
         _askable(fragment, "fragment")
         engine = holder.get()
         return tool_result(engine, engine.quote(fragment, limit=limit))
+
+    @server.tool(title="Check a claimed quote against the record", annotations=READ_ONLY)
+    def check(claim: Claim, speaker: Speaker = None) -> Annotated[CallToolResult, CheckResult]:
+        """Did they really say this? The verdict on a claimed quote: exact, altered (with a word diff and
+        the share of the claim on record), different_speaker, out_of_context (the sentence around it
+        changes its sense), translation_only (only a translation could be compared), or not_found (the
+        nearest statements, which do not match). `quotes` holds the record's words when they are on record."""
+        from .factcheck.render import verdict_json
+        from .factcheck.verdict import check as check_claim
+
+        _askable(claim, "claim")
+        engine = holder.get()
+        verdict = check_claim(engine, claim, speaker=speaker)
+        data = verdict_json(verdict, claim)
+        shown = [q for q in (verdict.context if verdict.kind == "out_of_context" and verdict.context else verdict.quote,)
+                 if q is not None and data["quotes"]]
+        _checked(engine, shown + verdict.nearest)
+        data["quotes"] = [_quote_json(q) for q in shown]
+        return CallToolResult(content=[TextContent(type="text", text=data["answer"])], structured_content=data)
+
+    @server.tool(title="Re-verify a quote reference", annotations=READ_ONLY)
+    def verify(ref: Ref) -> Annotated[CallToolResult, VerifyResultModel]:
+        """Is a quote (its `ref`) still on record, word for word? intact, moved (the file changed; new
+        offsets), or gone (and what stands there now), checked against the index and the file as they are now."""
+        from .factcheck.refs import BadRef
+        from .factcheck.render import verify_text
+        from .factcheck.verify import verify as verify_ref
+
+        engine = holder.get()
+        try:
+            result = verify_ref(engine, ref)
+        except BadRef as exc:
+            raise ToolError(f"not an On Record quote reference: {exc}") from None
+        return CallToolResult(content=[TextContent(type="text", text=verify_text(result))],
+                              structured_content=result.to_json())
 
     @server.resource(DOCUMENT_URI, name="document", title="Transcript document", mime_type="application/json")
     def document(id: str) -> str:

@@ -77,7 +77,7 @@ def _quoted_only_slices(r) -> None:
 
 def test_tools_and_document_template_are_listed_with_schemas(mcp):
     tools = {t.name: t for t in mcp.list_tools().tools}
-    assert set(tools) == {"ask", "quote"}
+    assert set(tools) == {"ask", "quote", "check", "verify"}
     ask, quote = tools["ask"], tools["quote"]
     assert "verbatim" in ask.description and "found" in ask.description
     props = ask.input_schema["properties"]
@@ -236,3 +236,15 @@ def test_a_transcript_indexed_while_serving_is_answered_at_the_next_call(mcp, se
     q = after["quotes"][0]
     assert q["source"] == str(path) and q["speaker"] == "Jens Hansen"
     assert q["text"].startswith("The new harbour bridge will open to cyclists in May.") and _verbatim(q)
+
+
+def test_check_and_verify_tools(mcp):
+    d = _result(mcp.call("check", {"claim": "We will be satisfied with a truce.", "speaker": "Lavrov"}))
+    assert d["verdict"]["kind"] == "altered" and d["found"]
+    [q] = d["quotes"]
+    assert _verbatim(q) and q["document"].startswith("onrecord://document/")
+    assert {"op": "delete", "claim": "", "record": "not"} in d["verdict"]["diff"]
+    v = _result(mcp.call("verify", {"ref": q["ref"]}))
+    assert v["status"] == "intact" and v["quote"]["text"] == q["text"]
+    bad = mcp.call("verify", {"ref": "https://example.org"})
+    assert bad.is_error and "reference" in bad.content[0].text
