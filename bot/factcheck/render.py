@@ -8,13 +8,13 @@ from bot.messages import language_name, t
 from bot.render.citation import citation, plain
 from bot.render.slack import _button, _context, _section, escape, format_citation, quote_sections
 from bot.render.text import safe_text
+from bot.slack.buttons import ACTION_VERIFY, ACTION_VERSIONS
 
 from .notes import difference_details, difference_lines
 from .verdict import Verdict
 from .verify import VerifyResult
 from .version_diff import Comparison
 
-ACTION_VERIFY = "onrecord_verify"
 _RED, _GREEN, _BOLD, _STRIKE, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[9m", "\x1b[0m"
 _DIFF = "@@onrecord-diff@@"
 
@@ -181,14 +181,19 @@ def verify_text(r: VerifyResult, lang: str = "en", color: bool = False) -> str:
     return safe_text(text) if color else text
 
 
-def verify_slack(r: VerifyResult, lang: str = "en") -> dict:
+def verify_slack(r: VerifyResult, lang: str = "en", versions: bool = False) -> dict:
+    """`versions`: the statement has versions in other languages: a button to see them side by side."""
     head, notes = _verify_lines(r, lang)
     blocks, fallback = [_section(escape(head))], [escape(head)]
     blocks += [_context(escape(n)) for n in notes]
     if r.quote is not None:
         blocks.extend(quote_sections(r.quote.text))
         blocks.append(_context(format_citation(citation(r.quote, lang))))
+        blocks.extend(_context(escape(line)) for line in difference_lines(r.quote, lang))
         fallback.append(f"“{escape(r.quote.text)}”")
+        if versions and r.quote.ref:
+            blocks.append({"type": "actions", "elements": [
+                _button(t(lang, "versions_side_by_side"), ACTION_VERSIONS, r.quote.ref)]})
     if r.status == "gone" and r.now:
         blocks.append(_context(escape(t(lang, "verify_now"))))
         blocks.extend(quote_sections(r.now))
@@ -223,3 +228,30 @@ def versions_text(comparisons: list[Comparison], lang: str = "en", color: bool =
                 out.append(f"{_RED}{line}{_RESET}" if color else line)
         out.append("")
     return "\n".join(safe_text(x) if not x.startswith(_RED) else x for x in out).rstrip()
+
+
+def versions_slack(comparisons: list[Comparison], lang: str = "en") -> dict:
+    """The versions side by side as a Slack message: per aligned pair one section (this version, then the
+    other), marked ≠ where figures or names differ, with the difference in a context line; sentences
+    only in one version say so. Long statements are cut to Slack's 50 blocks."""
+    if not comparisons:
+        return {"text": t(lang, "no_versions"), "blocks": [_section(escape(t(lang, "no_versions")))]}
+    blocks, fallback = [], []
+    for c in comparisons:
+        here, other = language_name(c.document.language, lang), language_name(c.other.language, lang)
+        head = escape(t(lang, "versions_title", language=here, other=other, **c.counts()))
+        blocks.append(_section(head))
+        fallback.append(head)
+        for r in c.rows:
+            if len(blocks) >= 48:
+                blocks.append(_context(escape(t(lang, "more_omitted"))))
+                break
+            mark = {"aligned": "", "differs": "≠ ", "only_here": "", "only_there": ""}[r.status]
+            left = escape(r.here_text) if r.here_text else f"_{escape(t(lang, 'only_in', language=other))}_"
+            right = escape(r.there_text) if r.there_text else f"_{escape(t(lang, 'only_in', language=here))}_"
+            star = "*" if r.in_quote else ""
+            text = f"{mark}{star}[{c.document.language}]{star} {left}\n{mark}[{c.other.language}] {right}"
+            blocks.append(_section(text[:2900]))
+            if r.difference:
+                blocks.append(_context(escape(difference_details(r.difference.to_json(), lang))))
+    return {"text": safe_text("\n".join(fallback))[:3000], "blocks": blocks[:50]}

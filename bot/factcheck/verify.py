@@ -52,10 +52,11 @@ class VerifyResult:
     now: str | None = None  # gone: what stands at the old place now
     now_quote: Quote | None = None  # gone: the sentences at the old place in the index now, as a quote
     notes: list[str] = field(default_factory=list)  # message keys: "index_behind", "file_unreadable"
+    has_versions: bool = False  # the statement exists in other languages too (`onrecord versions REF`)
 
     def to_json(self) -> dict:
         d = {"ref": self.ref, "status": self.status, "source": self.source, "index": self.index.to_json(),
-             "file": self.file.to_json(), "notes": self.notes}
+             "file": self.file.to_json(), "notes": self.notes, "has_versions": self.has_versions}
         if self.quote is not None:
             d["quote"] = self.quote.to_json()
         if self.now is not None:
@@ -136,6 +137,7 @@ def verify(engine, value: str) -> VerifyResult:
         index = Place(found=at is not None, start=at, end=None if at is None else at + ref.length,
                       moved=at is not None and at != ref.start, checked=doc is not None)
         source = doc.source if doc is not None else ref.source
+        has_versions = doc is not None and bool(store.versions(doc.id))
         quote = make_quote(store, sents, 1.0) if sents else None
         now_quote = None
         if at is None and doc is not None:
@@ -162,7 +164,8 @@ def verify(engine, value: str) -> VerifyResult:
     status = "gone" if not place.found else ("moved" if place.moved else "intact")
     if file.checked and (file.found != index.found or file.start != index.start):
         notes.append("index_behind")
-    result = VerifyResult(str(ref), status, source, index, file, quote=quote, notes=notes)
+    result = VerifyResult(str(ref), status, source, index, file, quote=quote, notes=notes,
+                          has_versions=has_versions)
     if status == "gone":
         if file_text is not None:
             result.now = _snap(file_text, ref.start, ref.end)

@@ -16,6 +16,7 @@ ACTION_UP = "onrecord_feedback_up"
 ACTION_DOWN = "onrecord_feedback_down"
 ACTION_SHARE = "onrecord_share"
 ACTION_VERIFY = "onrecord_verify"  # value: a quote's onrecord://quote/... reference (bot/factcheck/refs.py)
+ACTION_VERSIONS = "onrecord_versions"  # value: the same; the statement's language versions side by side
 
 VALUE_LIMIT = 2000  # Slack's limit for a button value
 MAX_OFFSET = 500  # quotes paged past, at most

@@ -8,7 +8,7 @@ import json
 from standin import action_form, action_payload, command_form, event_body, mention, post
 
 from bot.messages import t
-from bot.slack.buttons import ACTION_VERIFY
+from bot.slack.buttons import ACTION_VERIFY, ACTION_VERSIONS
 
 SECRET = "test-signing-secret"
 JSON = "application/json"
@@ -59,8 +59,17 @@ def test_verify_button_under_an_answer(http_bot, standin):
     assert eph.args["user"] == "UEN"
     assert _sections(eph).startswith(t("en", "verify_intact"))
 
+    # the seed statement has a Swedish version: its versions side by side, one button away
+    [versions] = [e for b in eph.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert versions["action_id"] == ACTION_VERSIONS and versions["text"]["text"] == t("en", "versions_side_by_side")
+    post(http_bot.url, action_form(action_payload(ACTION_VERSIONS, versions["value"], user="UEN")), FORM, SECRET)
+    calls = standin.wait_for(lambda: len(standin.of("chat.postEphemeral")) == 2 and standin.of("chat.postEphemeral"))
+    side = _sections(calls[1])
+    assert side.startswith("English and Swedish, side by side")
+    assert "[sv] Vi blir inte nöjda med en vapenvila." in side
+
     # a value the bot did not write: a short private answer, nothing else
     payload = action_payload(ACTION_VERIFY, "onrecord://quote/forged", user="UEN")
     post(http_bot.url, action_form(payload), FORM, SECRET)
-    calls = standin.wait_for(lambda: len(standin.of("chat.postEphemeral")) == 2 and standin.of("chat.postEphemeral"))
-    assert html.unescape(calls[1].args["text"]).startswith(t("en", "verify_bad", reason="")[:30])
+    calls = standin.wait_for(lambda: len(standin.of("chat.postEphemeral")) == 3 and standin.of("chat.postEphemeral"))
+    assert html.unescape(calls[2].args["text"]).startswith(t("en", "verify_bad", reason="")[:30])
