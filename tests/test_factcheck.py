@@ -95,6 +95,9 @@ def test_different_speaker(engine):
     v = check(engine, 'Zakharova: "We will not be satisfied with a truce."')
     assert v.kind == "different_speaker" and v.record_speaker == "Sergey Lavrov"
     assert "Sergey Lavrov" in verdict_text(v) and "Zakharova" in verdict_text(v)
+    # a name the record knows, then a colon, names the speaker without quotation marks too
+    bare = check(engine, "Zakharova: We will not be satisfied with a truce.")
+    assert bare.kind == "different_speaker" and bare.claimed_speaker == "Zakharova"
 
 
 def test_out_of_context_shows_the_sentence(engine):

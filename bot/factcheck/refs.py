@@ -29,7 +29,7 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)
 def text_digest(text: str) -> str:
     """The digest of a document's whole text (cached: the same text object is hashed once)."""
     return digest(text)

@@ -63,6 +63,7 @@ CONDITIONS = {
 KINDS = ("exact", "altered", "different_speaker", "out_of_context", "translation_only", "not_found")
 _CLAIMED = re.compile(r"^\s*([^:\"“”«»„]{2,80}?)\s*:\s*[\"“”«»„'‘’](.+?)[\"“”«»„'‘’]?\s*$", re.S)
 _QUOTES = "\"'“”«»„‘’‚‹› \t\n"
+_NAMED = re.compile(r"^\s*([A-ZÀ-ÞА-ЯЁ][\w.-]*(?:\s+[A-ZÀ-ÞА-ЯЁ][\w.-]*){0,3})\s*:\s+(\S.*)$", re.S)
 
 
 def parse_claim(raw: str, speaker: str | None = None) -> tuple[str, str | None]:
@@ -274,6 +275,12 @@ def _translation(engine, store: StoreReader, claim: str, qvec, language: str
 def check(engine, raw: str, speaker: str | None = None, lang_hint: str | None = None) -> Verdict:
     """The verdict on a claimed quote (see the module's note), from the engine's live index."""
     claim, claimed = parse_claim(raw, speaker)
+    if claimed is None:  # "Lavrov: we will …" without quotation marks: a name the record knows, then a colon
+        m = _NAMED.match(claim)
+        if m:
+            with engine.live.reader() as store:
+                if any(surname_matches(m.group(1), s) for s in store.speakers()):
+                    claim, claimed = m.group(2).strip(_QUOTES), m.group(1).strip()
     q, lang, _ = engine.prepare(claim, lang_hint)
     verdict = Verdict("not_found", claim, claimed, lang)
     claim_words = tokenize(q.text)
