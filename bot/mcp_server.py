@@ -1,7 +1,8 @@
 """`onrecord mcp`: On Record for AI assistants, over the Model Context Protocol.
 
 Tools `ask` and `quote` return the JSON contract of `onrecord ask --json` as structured content (each
-quote with a `document` URI), and as content the answer's text plus links to the quoted documents;
+quote with a `document` URI), and as content the answer's text plus links to the quoted documents
+(`check` and `verify`, from bot/factcheck, return `onrecord check --json` and `verify --json`);
 the resource template
 `onrecord://document/{id}` returns an indexed document (title, speaker, date, language, text) so an
 assistant can read the context around a quote. Built on the `mcp` package's `MCPServer`; stdio by
