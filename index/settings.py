@@ -375,6 +375,33 @@ class Settings(BaseSettings):
         """Where the index lives: ONRECORD_STORE (a PostgreSQL URL) when set, else the index folder."""
         return self.store or self.index_dir
 
+    ann_threshold: int = Field(
+        default=100_000,
+        description=(
+            "Passages from which a generation's vectors get an approximate index (ONRECORD_ANN_THRESHOLD): "
+            "IVF with 8-bit scalar quantisation (index/store/ann.py), memory-mapped; below it, exact search "
+            "(FAISS flat). Measured in docs/scaling.md; it takes effect at the next index run."
+        ),
+    )
+    ann_nprobe: int = Field(
+        default=128,
+        description=(
+            "Inverted lists the approximate index searches per question (ONRECORD_ANN_NPROBE); chosen so "
+            "recall@10 against exact search stays >= 0.95 (scripts/bench ann). More: slower, closer to exact."
+        ),
+    )
+    ann_exact_filter: int = Field(
+        default=20_000,
+        description=(
+            "A speaker or metadata filter admitting at most this many passages is searched exactly over "
+            "them on an approximate index (ONRECORD_ANN_EXACT_FILTER); broader filters go through the index."
+        ),
+    )
+    ann_mmap: bool = Field(
+        default=True,
+        description="Memory-map an approximate index when reading it (ONRECORD_ANN_MMAP; off: load it into memory).",
+    )
+
     @property
     def model_dir(self) -> Path:
         return self.models_dir or (self.home / "models")

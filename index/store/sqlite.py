@@ -5,6 +5,10 @@
       writer.lock          held by the one indexer allowed to write
       gen-<stamp>/         store.sqlite, vectors.faiss, readers.lock
 
+vectors.faiss is exact (FAISS flat) while the generation is small, approximate (IVF-SQ8, memory-mapped
+when read) from ONRECORD_ANN_THRESHOLD passages on: see ann.py; the meta table's `vector_index` says
+which (absent: flat).
+
 A writer builds a new generation beside the live one (starting from a copy of it), then points
 CURRENT at it. Readers open the generation CURRENT names and hold a shared lock on its
 `readers.lock` while they use it, so old generations are removed only once unused.
@@ -25,6 +29,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from ..errors import IndexLocked, IndexMissing
+from . import ann
+from .ann import AnnConfig
 from .interface import (
     DocumentRecord,
     FileRecord,
@@ -184,7 +190,7 @@ class _Records:
 class Generation(_Records):
     """One published generation, read-only: implements index.store.interface.StoreReader."""
 
-    def __init__(self, path: Path, readonly: bool = True):
+    def __init__(self, path: Path, readonly: bool = True, ann_config: AnnConfig | None = None):
         self.path = path
         self.name = path.name
         self._reader_lock = None
@@ -197,7 +203,12 @@ class Generation(_Records):
         try:
             self.db = connect(path / "store.sqlite", readonly=readonly)
             vec = path / "vectors.faiss"
-            self.vectors = faiss.read_index(str(vec)) if vec.exists() else None
+            self.approximate = self._meta("vector_index") not in (None, ann.FLAT)
+            if self.approximate:  # a writer (readonly=False) changes it: in memory, not mapped
+                self.ann = ann_config or AnnConfig.from_settings()
+                self.vectors = ann.read(str(vec), readonly and self.ann.mmap) if vec.exists() else None
+            else:
+                self.vectors = faiss.read_index(str(vec)) if vec.exists() else None
         except BaseException:
             self.close()
             raise
@@ -356,6 +367,9 @@ class Generation(_Records):
             k = min(k, len(admitted))
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(admitted))
         k = min(k, self.vectors.ntotal)
+        if self.approximate:  # the same filter, through the approximate index (or exactly over a few)
+            chosen = None if params is None else np.unique(admitted if where is not None and not where.empty else ids)
+            return ann.search(self.vectors, q, k, chosen, self.ann)
         scores, found = self.vectors.search(q, k, params=params) if params else self.vectors.search(q, k)
         return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
 
@@ -420,7 +434,7 @@ def _current_name(index_dir: Path) -> str | None:
     return name or None
 
 
-def open_current(index_dir: Path) -> Generation:
+def open_current(index_dir: Path, ann_config: AnnConfig | None = None) -> Generation:
     """Open the live generation for reading; raises IndexMissing with how to build one."""
     index_dir = Path(index_dir)
     for _ in range(5):  # CURRENT may move on between reading it and opening the generation
@@ -430,7 +444,7 @@ def open_current(index_dir: Path) -> Generation:
         path = index_dir / name
         if (path / "store.sqlite").exists():
             try:
-                return Generation(path, readonly=True)
+                return Generation(path, readonly=True, ann_config=ann_config)
             except (sqlite3.OperationalError, FileNotFoundError):
                 time.sleep(0.05)
                 continue
@@ -447,8 +461,10 @@ def current_name(index_dir: Path) -> str | None:
 class Writer(_Records):
     """The single writer of an index folder: implements index.store.interface.StoreWriter."""
 
-    def __init__(self, index_dir: Path, identity: IndexIdentity, wait: float = 0):
+    def __init__(self, index_dir: Path, identity: IndexIdentity, wait: float = 0,
+                 ann_config: AnnConfig | None = None):
         self.index_dir = Path(index_dir)
+        self.ann = ann_config or AnnConfig.from_settings()
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.lock = FileLock(str(self.index_dir / "writer.lock"))
         try:
@@ -468,7 +484,7 @@ class Writer(_Records):
                 src.backup(dst)
                 src.close()
                 dst.close()
-                old = Generation(self.index_dir / base, readonly=False)
+                old = Generation(self.index_dir / base, readonly=False, ann_config=self.ann)
                 try:
                     found = old.identity()
                     if found is not None:
@@ -605,6 +621,11 @@ class Writer(_Records):
     # -- publish ------------------------------------------------------------------------------------
     def commit(self) -> str:
         """Publish the new generation: after this, new readers see it; returns its name."""
+        self.vectors = ann.settle(self.vectors, self.ann)  # flat while small, approximate past the threshold
+        if ann.is_approximate(self.vectors):
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('vector_index', ?)", (ann.describe(self.vectors),))
+        else:
+            self.db.execute("DELETE FROM meta WHERE key = 'vector_index'")
         self.db.commit()
         self.db.execute("PRAGMA optimize")
         self.db.close()
@@ -664,16 +685,17 @@ class Writer(_Records):
 class SqliteBackend:
     """An index folder: implements index.store.interface.IndexBackend."""
 
-    def __init__(self, index_dir: Path):
+    def __init__(self, index_dir: Path, ann_config: AnnConfig | None = None):
         self.index_dir = Path(index_dir)
         self.location = str(self.index_dir)
+        self.ann = ann_config
 
     def current(self) -> str | None:
         return _current_name(self.index_dir)
 
     def open_reader(self) -> Generation:
-        return open_current(self.index_dir)
+        return open_current(self.index_dir, self.ann)
 
     def open_writer(self, identity: IndexIdentity, wait: float = 0) -> Writer:
-        return Writer(self.index_dir, identity, wait=wait)
+        return Writer(self.index_dir, identity, wait=wait, ann_config=self.ann)
 
