@@ -124,6 +124,10 @@ def test_not_found_lists_nearest_statements_as_not_matching(engine):
     for n in d["verdict"]["nearest"]:
         _slice_ok(n)
     assert "NOT match" in verdict_text(v)
+    assert verdict_text(v).count("by Lavrov") == 1 and d["verdict"]["nearest_by_speaker"] is True
+    # a speaker the record does not know: the nearest statements of anyone, not said to be theirs
+    w = check(engine, "Russia will hand Crimea back to Ukraine next spring.", speaker="Napoleon Bonaparte")
+    assert w.kind == "not_found" and w.nearest and not w.nearest_by_speaker and "Bonaparte" not in verdict_text(w)
 
 
 def test_swedish_claims_are_compared_with_the_swedish_version(engine):

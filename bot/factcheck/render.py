@@ -38,7 +38,9 @@ def _headline(v: Verdict, lang: str) -> str:
 
 
 def _nearest_head(v: Verdict, lang: str) -> str:
-    return t(lang, "check_nearest_by", speaker=v.claimed_speaker) if v.claimed_speaker else t(lang, "check_nearest")
+    if v.claimed_speaker and v.nearest_by_speaker:
+        return t(lang, "check_nearest_by", speaker=v.claimed_speaker)
+    return t(lang, "check_nearest")
 
 
 def diff_plain(v: Verdict) -> str:

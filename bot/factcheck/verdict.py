@@ -135,6 +135,7 @@ class Verdict:
     compared_with: str = "same_language"  # "same_language", "version" (the record's version in the claim's language), "translation"
     cosine: float | None = None  # translation_only: how close the translation is
     nearest: list[Quote] = field(default_factory=list)  # not_found: nearest statements, NOT matching
+    nearest_by_speaker: bool = False  # the nearest statements are the claimed speaker's (the record knows them)
 
     @property
     def found(self) -> bool:
@@ -156,6 +157,7 @@ class Verdict:
             d["original"] = self.quote.to_json()
         if self.kind == "not_found":
             d["nearest"] = [{**q.to_json(), "matching": False} for q in self.nearest]
+            d["nearest_by_speaker"] = self.nearest_by_speaker
         return d
 
 
@@ -236,8 +238,9 @@ def _record(store: StoreReader, m: Match) -> dict:
             "source": doc.source if doc else None}
 
 
-def _nearest(engine, store: StoreReader, qvec, claimed: str | None) -> list[Quote]:
-    """The nearest statements on the topic (by the speaker claimed, when the record knows them)."""
+def _nearest(engine, store: StoreReader, qvec, claimed: str | None) -> tuple[list[Quote], bool]:
+    """The nearest statements on the topic (by the speaker claimed, when the record knows them), and
+    whether they are that speaker's."""
     speakers = [s for s in store.speakers() if surname_matches(claimed, s)] if claimed else []
     hits = dense_search(store, qvec, NEAREST, speakers=speakers or None)
     out = []
@@ -250,7 +253,7 @@ def _nearest(engine, store: StoreReader, qvec, claimed: str | None) -> list[Quot
         q = make_quote(store, [best], float(score))
         if q is not None and is_statement(q.text):
             out.append(q)
-    return out
+    return out, bool(speakers)
 
 
 def _translation(engine, store: StoreReader, claim: str, qvec, language: str
@@ -333,5 +336,5 @@ def check(engine, raw: str, speaker: str | None = None, lang_hint: str | None = 
                 if verdict.quote is not None:
                     return verdict
                 verdict.kind = "not_found"
-        verdict.nearest = _nearest(engine, store, qvec, claimed)
+        verdict.nearest, verdict.nearest_by_speaker = _nearest(engine, store, qvec, claimed)
     return verdict
