@@ -95,13 +95,16 @@ class PassageFilter:
     compared with the document's date (a partial date, "2024-02", counts as its first day; documents
     without a date never match a date bound). sources: folder or file names, or relative paths, that
     must appear as whole components of the file's path ("bundestag-de", "bundestag-de/sessions";
-    case-sensitive). languages: document languages (ISO 639-1)."""
+    case-sensitive). languages: document languages (ISO 639-1). titled: with `speakers`, passages with no
+    recorded speaker count too when their document's title holds one of these words (a post titled
+    "Spokeswoman Maria Zakharova:" whose paragraphs name no speaker)."""
 
     speakers: tuple[str, ...] | None = None
     date_from: str | None = None
     date_to: str | None = None
     sources: tuple[str, ...] | None = None
     languages: tuple[str, ...] | None = None
+    titled: tuple[str, ...] | None = None
 
     @property
     def empty(self) -> bool:

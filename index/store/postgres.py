@@ -195,8 +195,13 @@ def filter_sql(where: PassageFilter) -> tuple[str, list]:
     conds: list[str] = []
     args: list = []
     if where.speakers is not None:
-        conds.append("p.speaker = ANY(%s)")
+        cond = "p.speaker = ANY(%s)"
         args.append(sorted(set(where.speakers)))
+        if where.titled:  # unattributed passages of documents titled with the speaker's name
+            words = sorted(set(where.titled))
+            cond = f"({cond} OR (p.speaker IS NULL AND ({' OR '.join(['strpos(d.title, %s) > 0'] * len(words))})))"
+            args += words
+        conds.append(cond)
     if where.date_from is not None:
         conds.append("substr(d.date || '-01-01', 1, 10) >= %s")
         args.append(where.date_from)

@@ -138,8 +138,13 @@ def filter_sql(where: PassageFilter) -> tuple[str, list]:
     args: list = []
     if where.speakers is not None:
         names = sorted(set(where.speakers))
-        conds.append(f"p.speaker IN ({','.join('?' * len(names))})" if names else "0")
+        cond = f"p.speaker IN ({','.join('?' * len(names))})" if names else "0"
         args += names
+        if where.titled:  # unattributed passages of documents titled with the speaker's name
+            words = sorted(set(where.titled))
+            cond = f"({cond} OR (p.speaker IS NULL AND ({' OR '.join(['instr(d.title, ?) > 0'] * len(words))})))"
+            args += words
+        conds.append(cond)
     # a partial date ("2024", "2024-02") counts as its first day; no date: no match
     if where.date_from is not None:
         conds.append("substr(d.date || '-01-01', 1, 10) >= ?")

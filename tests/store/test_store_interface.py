@@ -285,3 +285,37 @@ def test_filtered_search_by_date_source_language(built, embedder):
         assert sorted(r.sources()) == sorted([ids["statement"], ids["speech"]])
     finally:
         r.close()
+
+
+def test_a_speaker_filter_admits_unattributed_passages_of_a_document_titled_with_the_name(built, identity, embedder,
+                                                                                         tmp_path):
+    """A post titled "Foreign Minister Sergey Lavrov's interview" whose paragraphs record no speaker is
+    his statement for a speaker filter that names his surname (`titled`); not without it."""
+    from index.store import PassageFilter
+
+    backend, _, ids = built
+    text = "The ceasefire talk is a way to buy time for rearming."
+    w = backend.open_writer(identity)
+    f = w.add_file(FileRecord(str(tmp_path / "post.txt"), "c" * 64, len(text), 3.0))
+    doc = w.add_document(f, 0, text, 0, len(text), "Foreign Minister Sergey Lavrov's interview", None,
+                         "2024-12-26", "en", None, "text")
+    [pid] = w.add_passages(doc, [NewPassage(0, len(text), None, 1, None, None, None, None,
+                                            " ".join(stems(text, "en")), _sentences(text, 0, None))])
+    w.add_vectors([pid], embedder.embed_passages([text]))
+    w.commit()
+    r = backend.open_reader()
+    try:
+        q = embedder.embed_queries(["What did Lavrov say about a ceasefire?"])[0]
+        strict = PassageFilter(speakers=("Sergey Lavrov",))
+        titled = PassageFilter(speakers=("Sergey Lavrov",), titled=("Lavrov",))
+        assert pid not in [i for i, _ in r.search_vectors(q, 5, where=strict)]
+        assert pid in [i for i, _ in r.search_vectors(q, 5, where=titled)]
+        assert ids["passages"][0] in [i for i, _ in r.search_vectors(q, 5, where=titled)]
+        assert ids["passages"][2] not in [i for i, _ in r.search_vectors(q, 5, where=titled)]  # Karliczek's
+        terms = stems("ceasefire rearming", "en")
+        assert [i for i, _ in r.search_passage_terms(terms, "en", 5, where=titled)][:1] == [pid]
+        assert pid not in [i for i, _ in r.search_passage_terms(terms, "en", 5, where=strict)]
+        assert r.count_documents(strict) == 1 and r.count_documents(titled) == 2  # the English one, and the post
+        assert r.count_documents(PassageFilter(speakers=("Anja Karliczek",), titled=("Karliczek",))) == 1
+    finally:
+        r.close()
