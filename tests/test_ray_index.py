@@ -146,3 +146,26 @@ def test_cli_refuses_ray_with_watch(tmp_path):
     result = CliRunner().invoke(app, ["index", "--watch", "--ray", "local", str(tmp_path)])
     assert result.exit_code == 2
     assert "--ray is for bulk runs" in result.output
+
+
+def test_zz_dead_workers_fail_the_run_and_the_live_generation_keeps_serving(tmp_path, corpus, embedder, settings_for,
+                                                                             ray_embedder):
+    """Runs last in this module: it kills the module's actors. A run whose workers die stops with
+    the model error, and the index keeps its last published generation, unlocked."""
+    from index.errors import ModelError
+
+    files = tmp_path / "files"
+    files.mkdir()
+    shutil.copyfile(corpus / FILES["mfa/2025-12-19_msg27755.txt"], files / "a.txt")
+    settings = settings_for(tmp_path / "index")
+    run_index([files], settings, embedder=embedder, progress=False)
+    backend = open_backend(settings.index_dir)
+    live = backend.current()
+    shutil.copyfile(corpus / FILES[CHANGED], files / "b.txt")
+    for actor in ray_embedder.actors:
+        ray.kill(actor)
+    with pytest.raises(ModelError, match="Ray embedding worker failed"):
+        run_index_ray([files], settings, embedder=ray_embedder, progress=False)
+    assert backend.current() == live
+    again = run_index([files], settings, embedder=embedder, progress=False)  # the lock was released
+    assert (again.added, again.unchanged) == (1, 1)
