@@ -16,7 +16,8 @@ def _verbatim(q) -> bool:
 def test_swedish_question_is_answered_in_swedish_from_the_swedish_version(engine):
     a = engine.ask("Vad sa Lavrov om vapenvila?")
     assert a.language == "sv" and a.found
-    assert a.answer.startswith(t("sv", "found"))
+    # the speaker the question names is a filter, said first (bot/answer/filters.py)
+    assert a.answer.startswith(t("sv", "filtered", filters="Sergey Lavrov") + "\n" + t("sv", "found"))
     first = a.quotes[0]
     assert first.language == "sv" and "seed" in first.source
     assert "vapenvila" in first.text.lower()
@@ -64,7 +65,9 @@ def test_quote_lookup_with_typos_and_a_swapped_word_returns_versions(engine):
 def test_nothing_relevant_is_said_so_in_the_question_language(engine):
     a = engine.ask("Vad sa Lavrov om kärnkraftverket i Fukushima?")
     assert (a.found, a.quotes, a.language) == (False, [], "sv")
-    assert a.answer == t("sv", "not_found")
+    # after the speaker filter and what it left (bot/answer/filters.py), the answer says so
+    assert a.answer.startswith(t("sv", "filtered", filters="Sergey Lavrov") + "\n")
+    assert a.answer.endswith("\n" + t("sv", "not_found"))
     b = engine.quote("the quick brown fox jumps over the lazy dog")
     assert not b.found and b.answer == t("en", "not_found_quote")
 

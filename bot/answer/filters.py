@@ -29,7 +29,7 @@ from __future__ import annotations
 import calendar
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -124,6 +124,8 @@ class QuestionFilters:
     languages: tuple[str, ...] = ()
     asked: tuple[str, ...] = ()  # dimensions read from the question's own words (the rest were explicit)
     unread: tuple[str, ...] = ()  # explicit dates that could not be read (ignored, and said)
+    # the speakers' surnames: passages with no recorded speaker in a document so titled count as theirs
+    titled: tuple[str, ...] = ()
 
     @property
     def dimensions(self) -> list[str]:
@@ -143,7 +145,7 @@ class QuestionFilters:
         return bool(self.dimensions)
 
     def without(self, dimension: str) -> "QuestionFilters":
-        cleared = {"speaker": {"speakers": (), "speaker": None}, "date": {"date_from": None, "date_to": None},
+        cleared = {"speaker": {"speakers": (), "speaker": None, "titled": ()}, "date": {"date_from": None, "date_to": None},
                    "source": {"sources": ()}, "language": {"languages": ()}}[dimension]
         return replace(self, **cleared)
 
@@ -153,6 +155,7 @@ class QuestionFilters:
             return None
         return PassageFilter(
             speakers=self.speakers or None,
+            titled=self.titled or None,
             date_from=first_day(self.date_from) if self.date_from else None,
             date_to=last_day(self.date_to) if self.date_to else None,
             sources=self.sources or None,
@@ -424,11 +427,6 @@ class Collections:
 
 
 # -- the parser -----------------------------------------------------------------------------------------
-@dataclass
-class _Found:
-    spans: list[tuple[int, int]] = field(default_factory=list)
-
-
 class FilterReader:
     """Reads a question's filters against one index generation (speakers and collections cached per
     generation)."""
@@ -496,8 +494,10 @@ class FilterReader:
                 asked.append("speaker")
         if not any(ch.isalnum() for ch in rest):  # nothing but filters: search for the speaker's words
             rest = speaker or question
+        known = set(store.speakers())
+        titled = tuple(dict.fromkeys(n.split()[-1] for n in speakers if n in known and len(n.split()[-1]) >= 4))
         return QuestionFilters(rest, speakers, speaker, date_from, date_to, sources, langs, tuple(asked),
-                               tuple(unread))
+                               tuple(unread), titled)
 
     def _resolve_speaker(self, store: StoreReader, value: str) -> tuple[tuple[str, ...], str]:
         stored = store.speakers()
@@ -510,7 +510,13 @@ class FilterReader:
         return (value.strip(),), value.strip()
 
     def _speaker(self, store: StoreReader, text: str, lang: str) -> tuple[tuple[str, ...], str] | None:
-        if not re.search(_SAID[lang], text, re.IGNORECASE) and not re.search(_ATTRIBUTION[lang], text, re.IGNORECASE):
+        attributed = re.search(_ATTRIBUTION[lang], text, re.IGNORECASE)
+        if attributed:  # "…, enligt Lavrov?", "according to Ambassador Stepanov": the one named after it
+            after = re.split(r"[,;:?!]", text[attributed.end():])[0]
+            named = sorted(n for n in self.speakers.named_in(store, after) if len(n.split()) >= 2)
+            if named:
+                return tuple(named), _display(named)
+        if not re.search(_SAID[lang], text, re.IGNORECASE):
             return None
         words = text.split()
         about = next((i for i, w in enumerate(words) if w.lower().strip("?,.!:;") in _ABOUT[lang] and i > 0), None)
