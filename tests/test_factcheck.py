@@ -231,12 +231,11 @@ def test_verify_after_the_file_changes(own_file, embedder):
 # -- language versions that differ -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def changed_seed(tmp_path_factory, corpus, embedder):
-    """A copy of the seed whose Swedish version says 1989 where the English says 1987, and Medvedev
-    where it says Putin, indexed."""
+def changed_seed(tmp_path_factory, corpus, embedder, settings_for):
+    """A copy of the seed whose Swedish version says 1989 where the English says 1987, Medvedev where it
+    says Putin, and leaves out one sentence, indexed."""
     from bot.answer import Engine
     from index.indexer import run_index
-    from index.settings import Settings
 
     src = next((corpus / "seed").glob("*.txt"))
     text = src.read_text(encoding="utf-8")
@@ -247,9 +246,7 @@ def changed_seed(tmp_path_factory, corpus, embedder):
     folder = tmp_path_factory.mktemp("changed-seed")
     path = folder / "seed-changed.txt"
     path.write_text(en + "🎙 Utrikesminister" + sv, encoding="utf-8")
-    from conftest import _PREPARED_MODEL
-
-    settings = Settings(home=folder, index=folder / "index", model=_PREPARED_MODEL)
+    settings = settings_for(folder / "index")
     run_index([path], settings, embedder=embedder, progress=False)
     eng = Engine.open(settings=settings, embedder=embedder)
     yield eng
@@ -264,6 +261,7 @@ def test_versions_side_by_side_mark_the_differences(changed_seed):
     [note] = q.version_differences
     assert note["language"] == "sv" and note["numbers"] == {"here": ["1987"], "there": ["1989"]}
     assert "1987" in a.answer and "1989" in a.answer and "Swedish version differs" in a.answer
+    assert "names" not in note  # Gorbachev-Reagan / Gorbatjov-Reagan-princip: one name, two spellings
     assert q.to_json()["version_differences"][0]["numbers"]["there"] == ["1989"]
 
     [c], lang = compare_ref(changed_seed, q.ref)

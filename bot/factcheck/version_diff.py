@@ -3,17 +3,20 @@ present in one version and missing in the other, and figures or names that diffe
 
 Figures: every number written with digits, thousands separators removed ("25 000", "25,000",
 "25.000" are one figure) and a decimal comma read as a point ("1,5" = "1.5"). Names: capitalised
-words past a sentence's first (bot/answer/names.py), compared across scripts and spellings through the
-same phonetic key as the engine's; a name counts as differing only when each side has one the other
-lacks (a name replaced by another), since translations often say "the minister" for a name. Acronyms
-are left out (UN/FN/ООН are one organisation). Numbers written as words are not compared.
+words that do not open a sentence or line, compared across scripts and spellings through the engine's
+phonetic key (bot/answer/names.py) and loosely (see `_close`); a name counts as differing only when
+each side has one the other lacks (a name replaced by another), since translations often say "the
+minister" for a name. Acronyms are left out (UN/FN/ООН are one organisation), and German (every noun
+capitalised). Numbers written as words are not compared.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from bot.answer.names import entities, phonetic
+from rapidfuzz import fuzz
+
+from bot.answer.names import phonetic
 from index.store import DocumentRecord, SentenceRecord, StoreReader
 
 _SPACED = r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)"
@@ -50,6 +53,8 @@ def _close(key: str, other: str) -> bool:
     (Club ~ Diskussionsklubbs, Kiev ~ Kievregimen)."""
     if key == other or (len(key) >= 4 and len(other) >= 4 and (key in other or other in key)):
         return True
+    if len(key) >= 5 and len(other) >= 5 and fuzz.ratio(key, other) >= 70:  # Gorbachev ~ Gorbatjov
+        return True
     a, b = _skeleton(key), _skeleton(other)
     n = min(4, len(a), len(b))
     return n >= 2 and a[:n] == b[:n]
@@ -57,25 +62,33 @@ def _close(key: str, other: str) -> bool:
 
 def keys_of(text: str) -> set[str]:
     """The phonetic keys of a text's words (a version document's vocabulary, for `differ`)."""
-    return {phonetic(w) for w in _TOKEN.findall(text)}
+    return {phonetic(x) for w in _TOKEN.findall(text) for x in {w, *w.split("-")} if x}
 
 
 def _names(text: str, other: str, lang: str | None, known: set[str] | None = None) -> list[str]:
     """Names of `text` that `other` does not spell in any form (see `_close`). With `known` (the other
     version's whole vocabulary), only names that version spells the same way somewhere: their absence
     from `other` then means something (a translation that says "Ryssland" for "Russia" is no difference)."""
+    if lang == "de":  # German capitalises every noun: its capitals say nothing about names
+        return []
     keys = keys_of(other)
     out = []
-    for n in entities(text, lang):
-        if n.isupper() or any(c.isdigit() for c in n) or n.lower() in _CALENDAR:
+    for m in _TOKEN.finditer(text):
+        n = m.group()
+        if not n[0].isupper() or n.isupper() or len(n) < 3 or any(c.isdigit() for c in n) \
+                or n.lower() in _CALENDAR:
             continue
-        k = phonetic(n)
-        if any(_close(k, w) for w in keys):
+        before = text[: m.start()].rstrip(" \t\"'«“„(")
+        if not before or before[-1] in ".!?:;\n•–—-":  # a sentence's or a line's first word
             continue
-        if known is not None and k not in known:
+        parts = [x for x in n.split("-") if len(x) >= 3 and x[0].isupper()] or [n]
+        missing = [x for x in parts if not any(_close(phonetic(x), w) for w in keys)]
+        if not missing:
+            continue
+        if known is not None and not all(phonetic(x) in known for x in missing):
             continue
         out.append(n)
-    return out
+    return list(dict.fromkeys(out))
 
 
 @dataclass
