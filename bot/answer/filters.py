@@ -494,7 +494,7 @@ class FilterReader:
                 asked.append("speaker")
         if not any(ch.isalnum() for ch in rest):  # nothing but filters: search for the speaker's words
             rest = speaker or question
-        known = set(store.speakers())
+        known = set(store.speakers()) if speakers else set()  # (only when there is a speaker filter)
         titled = tuple(dict.fromkeys(n.split()[-1] for n in speakers if n in known and len(n.split()[-1]) >= 4))
         return QuestionFilters(rest, speakers, speaker, date_from, date_to, sources, langs, tuple(asked),
                                tuple(unread), titled)
