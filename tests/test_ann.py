@@ -218,8 +218,7 @@ def test_the_engine_answers_from_an_approximate_index(index_copy, engine, embedd
         with approx.live.reader() as store:
             assert store.approximate and isinstance(store.vectors, faiss.IndexIVFScalarQuantizer)
             assert store.vectors.nlist == ann.list_count(store.vectors.ntotal) <= ann.DEFAULT_NPROBE
-        for question in ("Vad sa Lavrov om vapenvila?", "What did Lavrov say about a truce?",
-                         "Что Захарова сказала о кредите ЕС Киеву?"):
+        for question in ("Vad sa Lavrov om vapenvila?", "Что Захарова сказала о кредите ЕС Киеву?"):
             a, b = approx.ask(question), engine.ask(question)
             assert a.found == b.found
             assert a.quotes[0].text == b.quotes[0].text and a.quotes[0].source == b.quotes[0].source
