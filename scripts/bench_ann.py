@@ -266,6 +266,11 @@ def main() -> None:
             rows += r
             if f:
                 filters[str(n)] = f
+            write(args, rows, filters, real, xq, started, done=n == args.sizes[-1])  # each size as it ends
+
+
+def write(args, rows: list[dict], filters: dict, real: np.ndarray, xq: np.ndarray, started: float,
+          done: bool = True) -> None:
     ok = [r for r in rows if not r["index"].startswith("Flat") and r["recall_at_10"] >= 0.95]
     chosen = next((r for r in ok if r["index"].startswith("IVF,SQ8") and r["param"] == f"nprobe={args.nprobe}"),
                   {"index": "IVF,SQ8", "param": f"nprobe={args.nprobe}"})
@@ -277,7 +282,7 @@ def main() -> None:
         "queries": f"{len(xq)} dev questions embedded with multilingual-e5-small",
         "k": K, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "duration_s": round(time.time() - started, 1), "machine": f"{os.cpu_count()} cores, {platform.machine()}",
-        "faiss": faiss.__version__, "rows": rows, "filtered": filters,
+        "faiss": faiss.__version__, "complete": done, "rows": rows, "filtered": filters,
         "store_settings": {"nprobe": args.nprobe, "exact_filter": args.exact_filter},
     }
     args.out.write_text(json.dumps(out, indent=1))
