@@ -391,7 +391,7 @@ class Settings(BaseSettings):
         ),
     )
     ann_exact_filter: int = Field(
-        default=1_000,
+        default=500,
         description=(
             "A speaker or metadata filter admitting at most this many passages is searched exactly over "
             "them on an approximate index (ONRECORD_ANN_EXACT_FILTER); broader filters go through the index."

@@ -20,7 +20,7 @@ import numpy as np
 
 DEFAULT_THRESHOLD = 100_000
 DEFAULT_NPROBE = 128
-DEFAULT_EXACT_FILTER = 1_000
+DEFAULT_EXACT_FILTER = 500
 FLAT = "flat"
 TRAIN_PER_LIST = 50  # k-means training points per list (FAISS warns under 39)
 TRAIN_ITERATIONS = 10
