@@ -391,10 +391,11 @@ class Settings(BaseSettings):
         ),
     )
     ann_exact_filter: int = Field(
-        default=500,
+        default=0,
         description=(
             "A speaker or metadata filter admitting at most this many passages is searched exactly over "
-            "them on an approximate index (ONRECORD_ANN_EXACT_FILTER); broader filters go through the index."
+            "them on an approximate index (ONRECORD_ANN_EXACT_FILTER; 0: 2 x the square root of the "
+            "passages, the measured crossover); broader filters go through the index."
         ),
     )
     ann_mmap: bool = Field(

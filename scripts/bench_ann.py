@@ -18,8 +18,8 @@ recall@10 = |approximate top 10 ∩ exact top 10| / 10, averaged over the questi
 inner product over the float32 vectors. Latency: one query at a time, one thread, p50/p95 over the
 questions (twice over, after a warm-up). Filtered search (the speaker/metadata filter) is measured
 on the chosen index with filters admitting 0.1%, 1% and 10% of the passages: the store's rule
-(exact over the admitted ids below ONRECORD_ANN_EXACT_FILTER, else the index with an IDSelector and
-a wider probe) against exact filtered search. The load average is recorded beside every row: the
+(exact over the admitted ids up to ONRECORD_ANN_EXACT_FILTER, by default 2*sqrt(passages), else the
+index with an IDSelector and a wider probe), and each way always, against exact filtered search. The load average is recorded beside every row: the
 machine may be shared.
 """
 from __future__ import annotations
@@ -198,7 +198,7 @@ def measure_filters(xb, ids, xq, index, args) -> dict:
         truth = np.argsort(-(xq @ rows.T), axis=1)[:, :K]
         truth_ids = admitted[truth]
         res = {}
-        for how, exact_filter in (("store rule", cfg.exact_filter), ("IDSelector always", 0),
+        for how, exact_filter in (("store rule", cfg.exact_filter), ("IDSelector always", 1),  # 1: never exact here
                                   ("exact over admitted always", 10**9)):
             c = ann.AnnConfig(threshold=0, nprobe=cfg.nprobe, exact_filter=exact_filter)
             found = [[i for i, _ in ann.search(index, q, K, admitted, c)] for q in xq]

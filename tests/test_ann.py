@@ -140,7 +140,7 @@ def test_recall_at_10_against_brute_force(ann_index, questions):
         reader.close()
 
 
-@pytest.mark.parametrize("exact_filter", [10**6, 0], ids=["exact-over-admitted", "idselector"])
+@pytest.mark.parametrize("exact_filter", [10**6, 1, 0], ids=["exact-over-admitted", "idselector", "auto"])
 def test_filtered_search_matches_exact_filtered_search(ann_index, questions, exact_filter):
     """A speaker filter (600 passages), a PassageFilter (a language: about a quarter) and both, searched
     exactly over the admitted ids, and through the IVF index's IDSelector (the store picks by count)."""
