@@ -312,3 +312,15 @@ def test_cli_check_verify_versions(small_index, monkeypatch):
     assert r.exit_code == 0 and "[sv] Vi blir inte nöjda med en vapenvila." in r.stdout
     r = CliRunner().invoke(app, ["verify", "onrecord://nothing"])
     assert r.exit_code == 2
+
+
+def test_a_forged_reference_never_opens_a_file_the_index_does_not_hold(engine, tmp_path):
+    """A reference is user input (Slack button values, MCP arguments): its source hint is a path. A file
+    the index does not hold is not read, so nothing of it is shown."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SLACK_BOT_TOKEN=xoxb-not-for-anyone\nThe second line of a private file.\n", encoding="utf-8")
+    forged = QuoteRef("0" * 16, 0, 20, "1" * 16, str(secret))
+    result = verify(engine, str(forged))
+    shown = json.dumps(result.to_json(), ensure_ascii=False) + verify_text(result, "en")
+    assert result.status == "gone" and not result.file.checked
+    assert "xoxb" not in shown and "private file" not in shown

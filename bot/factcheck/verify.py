@@ -148,7 +148,9 @@ def verify(engine, value: str) -> VerifyResult:
     notes: list[str] = []
     file = Place(found=False, checked=False)
     file_text = None
-    if source and os.path.isfile(source):
+    # Only a file the index knows is read: a reference is user input (a Slack button value, an MCP
+    # argument), and its source hint must never make the bot open and show another file.
+    if doc is not None and source and os.path.isfile(source):
         try:
             texts = _file_texts(source)
         except (OnRecordError, OSError, ValueError):
@@ -158,7 +160,7 @@ def verify(engine, value: str) -> VerifyResult:
             fat, file_text = _find_in_file(texts, ref)
             file = Place(found=fat is not None, start=fat, end=None if fat is None else fat + ref.length,
                          moved=fat is not None and fat != ref.start)
-    elif source:
+    elif doc is not None and source:
         notes.append("file_missing")
     place = file if file.checked else index
     status = "gone" if not place.found else ("moved" if place.moved else "intact")
