@@ -229,8 +229,9 @@ def plot(rows: list[dict], chosen: dict, path: Path) -> None:
         a2.plot([p[0] for p in pts], [p[1]["recall_at_10"] for p in pts], style, label=label)
     for a in (a1, a2):
         a.set_xscale("log")
-        a.set_xlabel("passages (real e5-small vectors, perturbed copies beyond 5,456)")
+        a.set_xlabel("passages (noisy copies of 5,456 real e5-small vectors)")
         a.grid(alpha=0.3)
+    a1.set_yscale("log")
     a1.set_ylabel("search p50, ms (k=60, one query, one thread)")
     a2.set_ylabel("recall@10 vs exact")
     a2.axhline(0.95, color="grey", ls="--", lw=1)
