@@ -90,7 +90,12 @@ def test_manifest_matches_the_app():
     events = set(m["settings"]["event_subscriptions"]["bot_events"])
     assert {"app_mention", "message.im", "assistant_thread_started", "assistant_thread_context_changed",
             "file_shared"} <= events
-    assert {c["command"] for c in m["features"]["slash_commands"]} == {"/ask", "/quote", "/reindex"}
+    # every slash command of the manifest has a listener, and every listener's command is in the manifest
+    import re
+
+    listened = {c for f in (REPO / "bot" / "slack" / "listeners").glob("*.py")
+                for c in re.findall(r'\.command\(\s*"(/[a-z]+)"', f.read_text(encoding="utf-8"))}
+    assert {c["command"] for c in m["features"]["slash_commands"]} == listened == {"/ask", "/quote", "/reindex", "/check"}
     scopes = set(m["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "chat:write", "commands", "im:history", "assistant:write", "users:read",
             "reactions:write", "files:read"} <= scopes
