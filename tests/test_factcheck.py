@@ -324,3 +324,24 @@ def test_a_forged_reference_never_opens_a_file_the_index_does_not_hold(engine, t
     shown = json.dumps(result.to_json(), ensure_ascii=False) + verify_text(result, "en")
     assert result.status == "gone" and not result.file.checked
     assert "xoxb" not in shown and "private file" not in shown
+
+
+def test_a_translated_name_is_no_difference_in_a_quotes_note(tmp_path, embedder, settings_for):
+    """The bundled sample's Swedish 'Hamngatan' is 'Harbour Street' in English: the quote carries no
+    note; names are compared where they can be seen in their sentences (`onrecord versions`)."""
+    from bot.answer import Engine
+    from bot.render.text import terminal_text
+    from index.indexer import run_index
+    from tests.conftest import REPO
+
+    settings = settings_for(tmp_path / "index")
+    run_index([REPO / "samples" / "harbour-press-conference.md"], settings, embedder=embedder, progress=False)
+    eng = Engine.open(settings=settings, embedder=embedder)
+    try:
+        a = eng.ask("Vad sa ministern om hamntunneln?")
+        street = [q for q in a.quotes if "Hamngatan" in q.text]
+        assert street and street[0].versions and "Harbour Street" in street[0].versions[0].text
+        assert not any(q.version_differences for q in a.quotes)
+        assert "skiljer sig" not in terminal_text(a)
+    finally:
+        eng.close()

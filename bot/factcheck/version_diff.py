@@ -126,11 +126,14 @@ def differ(here: str, there: str, lang_here: str | None, lang_there: str | None,
 
 
 def quote_differences(quote) -> list[dict]:
-    """For a Quote with versions: one entry per version whose figures or names differ (the note a quote
-    carries), with that version's language and reference."""
+    """For a Quote with versions: one entry per version whose figures differ (the note a quote carries),
+    with that version's language and reference. Names are left to `onrecord versions`, where they are
+    shown in their sentences: a translated name ("Hamngatan", "Harbour Street") is no difference, and a
+    one-line note cannot tell the two apart."""
     out = []
     for v in quote.versions:
         d = differ(quote.text, v.text, quote.language, v.language)
+        d.names_here, d.names_there = [], []
         if d:
             out.append({"language": v.language, **d.to_json(), "ref": v.ref})
     return out
