@@ -150,21 +150,20 @@ def test_a_second_indexer_stops_with_a_clear_message_or_waits(corpus, tmp_path, 
     lock = FileLock(str(settings.index_dir / "writer.lock"))
     lock.acquire()
     try:
+        started = time.monotonic()
         refused = start_indexer(settings, folder)
         out, err = refused.communicate(timeout=240)
+        to_the_lock = time.monotonic() - started  # start, model load, then the writer lock: refused
         assert refused.returncode != 0
         assert "another indexer is writing" in err and "--wait" in err
         assert current_name(settings.index_dir) is None  # nothing interleaved
 
         waiting = start_indexer(settings, folder, "--wait", "300")
-        # hold the lock until the model is loaded (the writer lock is taken right after), then some more
+        # hold the lock past the time the refused run took to reach it (the model loads first), and more
         seen = []
         reader = threading.Thread(target=lambda: seen.extend(iter(lambda: waiting.stderr.read(1), "")), daemon=True)
         reader.start()
-        end = time.monotonic() + 120
-        while "Loading weights" not in "".join(seen) and waiting.poll() is None and time.monotonic() < end:
-            time.sleep(0.1)
-        time.sleep(3)
+        time.sleep(1.5 * to_the_lock + 3)
         assert waiting.poll() is None, "".join(seen)  # still waiting for the lock
     finally:
         lock.release()
