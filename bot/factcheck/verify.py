@@ -19,7 +19,7 @@ from pathlib import Path
 from bot.answer.quotes import make_quote
 from bot.answer.types import Quote
 from index.errors import OnRecordError
-from index.store import DocumentRecord, StoreReader
+from index.store import DocumentRecord, StoreReader, all_documents
 
 from .refs import QuoteRef, text_digest
 
@@ -66,20 +66,10 @@ class VerifyResult:
         return d
 
 
-def _documents(store: StoreReader) -> list[DocumentRecord]:
-    out, after = [], 0
-    while True:
-        page = store.documents(limit=500, after=after)
-        if not page:
-            return out
-        out += page
-        after = page[-1].id
-
-
 def _find_in_index(store: StoreReader, ref: QuoteRef) -> tuple[DocumentRecord | None, int | None, list]:
     """(document, start of the words now, the sentences they cover) in the index; the document of the
     reference's source (or with its text hash) even when the words are gone."""
-    docs = _documents(store)
+    docs = list(all_documents(store))
     mine = [d for d in docs if ref.source and d.source == ref.source]
     if not mine:  # renamed or moved file: the same text elsewhere
         mine = [d for d in docs if text_digest(store.document_text(d.id)) == ref.text_hash]

@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from index.store import all_documents
 from index.textnorm import normalize
 
 KINDS = ("exact", "altered", "different_speaker", "out_of_context", "not_found", "translation_only")
@@ -77,19 +78,15 @@ def _usable(text: str, lo: int = 7, hi: int = 45) -> bool:
 
 
 def _sentences_on_record(store) -> list[dict]:
-    out, after = [], 0
-    while True:
-        docs = store.documents(limit=500, after=after)
-        if not docs:
-            return out
-        after = docs[-1].id
-        for d in docs:
-            text = store.document_text(d.id)
-            for s in store.sentences_of_document(d.id):
-                t = text[s.start : s.end]
-                if _usable(t):
-                    out.append({"text": t.strip(), "speaker": s.speaker or d.speaker, "language": d.language,
-                                "source": d.source})
+    out = []
+    for d in all_documents(store):
+        text = store.document_text(d.id)
+        for s in store.sentences_of_document(d.id):
+            t = text[s.start : s.end]
+            if _usable(t):
+                out.append({"text": t.strip(), "speaker": s.speaker or d.speaker, "language": d.language,
+                            "source": d.source})
+    return out
 
 
 def _sentences_of_files(paths: list[Path], language: str) -> list[dict]:
@@ -222,7 +219,7 @@ def build_claims(store, corpus: Path, held_out: dict, translations: list[Path], 
                 claims.append(Claim(cut[0], s["speaker"], "out_of_context", lang, cut[1], s["source"]))
                 made += 1
     recorded = " \n ".join(normalize(s["text"]) for s in on_record)
-    all_text = normalize(" ".join(store.document_text(d.id) for d in _all_docs(store)))
+    all_text = normalize(" ".join(store.document_text(d.id) for d in all_documents(store)))
     for lang, n in {"en": 15, "ru": 5, "de": 5}.items():
         pool = _sentences_of_files(held_out[lang], lang)
         made = 0
@@ -238,16 +235,6 @@ def build_claims(store, corpus: Path, held_out: dict, translations: list[Path], 
         claims.append(Claim(s["text"], None, "translation_only", "en", "translation of an indexed Russian item",
                             s["source"]))
     return claims
-
-
-def _all_docs(store):
-    out, after = [], 0
-    while True:
-        docs = store.documents(limit=500, after=after)
-        if not docs:
-            return out
-        out += docs
-        after = docs[-1].id
 
 
 def scores(rows: list[dict]) -> dict:

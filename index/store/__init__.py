@@ -23,8 +23,16 @@ from .sqlite import SqliteBackend, current_name, open_current
 __all__ = [
     "DocumentRecord", "FileRecord", "IndexBackend", "IndexIdentity", "NewPassage", "NewSentence",
     "PassageFilter", "PassageRecord", "SentenceRecord", "StoreReader", "StoreWriter", "SqliteBackend", "current_name",
-    "open_backend", "open_current",
+    "all_documents", "open_backend", "open_current",
 ]
+
+
+def all_documents(reader: StoreReader, page: int = 500):
+    """Every document of a reader's generation, by id, read a page at a time."""
+    after = 0
+    while docs := reader.documents(limit=page, after=after):
+        yield from docs
+        after = docs[-1].id
 
 
 def open_backend(index_dir: Path | str) -> IndexBackend:
