@@ -131,9 +131,10 @@ def fit_on(table, keep: set[int], model: str, reranker=None) -> RankerParams:
                features=candidate_features_for(reranker))
 
 
-def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5) -> dict:
+def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=None) -> dict:
+    """`table`: the candidate table of `items` when already computed (it is the costly part)."""
     folds = folds_of(items, k)
-    table = candidate_table(engine, items, corpus)
+    table = table if table is not None else candidate_table(engine, items, corpus)
     rule = engine.ranker
     rows = []
     per_fold = []
@@ -151,8 +152,8 @@ def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5) -> dict:
     return {"rows": rows, "groups": summarise(rows), "folds": per_fold}
 
 
-def fit_all(engine, items: list[dict], corpus: Path) -> RankerParams:
-    table = candidate_table(engine, items, corpus)
+def fit_all(engine, items: list[dict], corpus: Path, table=None) -> RankerParams:
+    table = table if table is not None else candidate_table(engine, items, corpus)
     params = fit_on(table, set(range(len(items))), engine.embedder.name, getattr(engine, "reranker", None))
     params.fitted_on = {"questions": len(items), "candidates": int(len(table[1])), "positives": int(table[1].sum())}
     return params
@@ -197,6 +198,9 @@ def main() -> None:
                     help="turn a component off (repeatable)")
     ap.add_argument("--no-rules", action="store_true", help="skip the rule ranker's column (ablation runs)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-out" / "crossval.json")
+    ap.add_argument("--calibrate-out", type=Path, default=None,
+                    help="also fit on every question and write the calibration here (what `onrecord calibrate` "
+                         "writes), from the same candidate table")
     args = ap.parse_args()
     from bot.answer import Engine
 
@@ -210,7 +214,12 @@ def main() -> None:
         with_settings(engine, overrides)
     engine.ranker = RuleRanker(engine.tuning, engine.vectors, engine.settings.languages)
     rule = {"groups": {}, "rows": []} if args.no_rules else evaluate(engine, items, corpus)
-    cv = crossvalidate(engine, items, corpus, args.folds)
+    table = candidate_table(engine, items, corpus)
+    cv = crossvalidate(engine, items, corpus, args.folds, table)
+    if args.calibrate_out:
+        params = fit_all(engine, items, corpus, table)
+        params.save(args.calibrate_out)
+        print(f"calibration ({params.fitted_on}): {args.calibrate_out}")
     result = {"ablate": args.ablate, "rule": rule["groups"], "learnt_cv": cv["groups"], "folds": cv["folds"],
               "rows": {"rule": rule["rows"], "learnt_cv": cv["rows"]}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
