@@ -274,7 +274,19 @@ def worker_main(argv: list[str]) -> None:
 # --------------------------------------------------------------------------- parent side
 
 
+IN_PROCESS = False  # --in-process: every phase in this process (a quick check that the bench runs)
+
+
 def spawn(phase: str, system: str, **kw) -> dict:
+    if IN_PROCESS:
+        started = time.time()
+        fields = ("target", "files_json", "questions_json", "cache_dir", "add_file", "base_target")
+        ns = argparse.Namespace(phase=phase, system=system,
+                                **{f: (None if kw.get(f) is None else str(kw[f])) for f in fields})
+        res = {"index": worker_index, "query": worker_query, "add": worker_add}[phase](ns)
+        res["process_seconds"] = time.time() - started
+        res["started_at"] = started
+        return res
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", phase, "--system", system]
     for k, v in kw.items():
         if v is not None:
@@ -394,6 +406,9 @@ def markdown(result: dict) -> str:
         lines += ["", f"Latency over {result['questions']} questions (the dev questions, then varied)."]
     if result.get("note"):
         lines += ["", result["note"]]
+    if result.get("in_process"):
+        lines += ["", "Run with --in-process (every phase in one process): memory and cold start are not "
+                  "per phase; these figures only show that the bench runs."]
     return "\n".join(lines) + "\n"
 
 
@@ -476,7 +491,12 @@ def main() -> None:
     ap.add_argument("--work", type=Path, help="work folder (default: bench-out/compare-work/<files key>)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-out" / "compare.json")
     ap.add_argument("--note", help="a line added to the output (e.g. the machine was busy)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="run every phase in this process: a quick check that the bench runs (the test suite's "
+                         "smoke test); memory and cold-start figures are then not per phase, never report them")
     args = ap.parse_args()
+    global IN_PROCESS
+    IN_PROCESS = args.in_process
     t_start = time.time()
     from bot.quality.baseline import model_ref, read_text, transcript_files
     from index.settings import get_settings
@@ -522,6 +542,7 @@ def main() -> None:
         "baseline": "RecursiveCharacterTextSplitter(1000, 200) + HuggingFaceEmbeddings (same model folder, its "
                     "prompts) + langchain_community FAISS, similarity_search(k=3)",
         "note": args.note,
+        "in_process": args.in_process,
     })
     result.setdefault("phases", {})
     log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)  # noqa: E731
