@@ -97,6 +97,7 @@ def bench_ask(index_dir: Path, settings_factory, n: int = 60) -> dict:
         "p95_ms": round(times[int(0.95 * (n - 1))], 1),
         "max_ms": round(times[-1], 1),
         "index_passages": engine.passage_count(),
+        "model": engine.embedder.name,
     }
 
 
@@ -105,12 +106,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--files", type=int, default=40, help="corpus files to index for the throughput run")
     ap.add_argument("--index", type=Path, help="an index of the whole corpus for the ask latency (built if absent)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-out" / "index.json")
+    ap.add_argument("--ask-only", action="store_true", help="only the ask latency (needs --index)")
+    ap.add_argument("--questions", type=int, default=60, help="questions timed for the ask latency")
     args = ap.parse_args(argv)
     from index.settings import Settings
 
     def settings_factory(index_dir: Path) -> Settings:
         return Settings(index=index_dir)
 
+    if args.ask_only:
+        if args.index is None or not (args.index / "CURRENT").exists():
+            raise SystemExit("--ask-only needs --index DIR of a built index")
+        result = {"ask": bench_ask(args.index, settings_factory, args.questions), "peak_rss_mb": round(peak_rss_mb(), 1)}
+        print(json.dumps(result, indent=1))
+        return result
     result = {"pipeline": bench_pipeline(pick_files(args.files), settings_factory)}
     if args.index is None or not (args.index / "CURRENT").exists():
         from index.indexer import run_index
@@ -119,7 +128,7 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         s = run_index([CORPUS], settings_factory(args.index), progress=False)
         result["corpus_build"] = {"seconds": round(time.perf_counter() - t0, 1), "passages": s.total_passages}
-    result["ask"] = bench_ask(args.index, settings_factory)
+    result["ask"] = bench_ask(args.index, settings_factory, args.questions)
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
