@@ -84,11 +84,19 @@ def small_index(tmp_path_factory, corpus, embedder) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_index(tmp_path_factory, corpus, embedder) -> Path:
-    """A real index of the whole ../shared/corpus, built once per session."""
+    """A real index of the whole ../shared/corpus, built once per session: with several pytest-xdist
+    workers, the first one to need it builds it (the others wait for it) and all read it."""
+    from filelock import FileLock
+
     from index.indexer import run_index
 
-    index_dir = tmp_path_factory.mktemp("corpus") / "index"
-    run_index([corpus], _settings(index_dir), embedder=embedder, progress=False)
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the session's workers
+    index_dir = root / "whole-corpus" / "index"
+    with FileLock(str(root / "whole-corpus.lock")):
+        if not (index_dir / "CURRENT").exists():
+            run_index([corpus], _settings(index_dir), embedder=embedder, progress=False)
     return index_dir
 
 
