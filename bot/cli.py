@@ -299,7 +299,11 @@ def calibrate_cmd(
     try:
         engine = Engine.open(settings=settings)
         items = load_items(questions)
-        params = fit_all(engine, items, corpus or questions.parent / "corpus")
+        from bot.answer.learnt import LearntRanker
+
+        # the model's cosine-scale settings come with the calibration in use (bot/answer/learnt.py)
+        kept = engine.ranker.params.answer_settings if isinstance(engine.ranker, LearntRanker) else {}
+        params = fit_all(engine, items, corpus or questions.parent / "corpus", answer_settings=kept)
     except OnRecordError as exc:
         _fail(exc)
     path = out or calibration_file(engine.embedder.name, settings.home / "calibration")

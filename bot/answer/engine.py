@@ -29,7 +29,7 @@ from .filters import FilterReader, FilterRequest, QuestionFilters
 from .assemble import QuoteAssembler
 from .live import LiveIndex
 from .lookup import lookup
-from .learnt import CALIBRATION_DIR, LearntRanker, RankerParams, calibration_file
+from .learnt import CALIBRATION_DIR, LearntRanker, RankerParams, calibration_file, with_model_settings
 from .rank import Ranker, RuleRanker
 from .rerank import load_reranker
 from .retrieve import SpeakerNames, retrieve
@@ -81,6 +81,8 @@ class Engine:
                                     "set" if self.reranker is not None else "unset")
                         if "cross_encoder" in params.features:
                             continue  # it cannot be read without its feature: the next in line answers
+                    self.tuning = with_model_settings(self.tuning, params)  # its model's cosine scale
+                    self.settings = self.settings.model_copy(update={"answers": self.tuning})
                     return LearntRanker(params, self.tuning, self.vectors, self.settings.languages, self.reranker)
             if choice == "learnt":
                 raise ModelError(f"no calibration for the model {self.embedder.name!r}: run "

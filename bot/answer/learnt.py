@@ -4,7 +4,8 @@ Its parameters are data, fitted on questions with gold quotes by `onrecord calib
 the embedding model that produced the cosines they were fitted on:
 
     {"model": "<embedder name>", "features": [...], "mean": [...], "scale": [...],
-     "coef": [...], "intercept": x, "threshold": p, "answer_model": {...}, "fitted_on": {...}}
+     "coef": [...], "intercept": x, "threshold": p, "answer_model": {...}, "fitted_on": {...},
+     "answer_settings": {...}}
 
 A candidate's score is the probability that it holds the answer, from the features named in
 `features` (CANDIDATE_FEATURES, plus the cross-encoder's score when one is set). Whether the question is answered at
@@ -12,6 +13,10 @@ all is a second, question-level logistic regression over the ranked candidates (
 probabilities, whether a name of the question is absent, the best cosine, the words covered...):
 answered when its probability reaches `threshold`, chosen on the fitting questions so that at most
 `max_declined` of the answerable ones are declined.
+
+`answer_settings` holds the answer settings on a cosine scale (index.settings.AnswerSettings: margins,
+bonuses, the name threshold) as measured for this model; the engine uses them with the calibration,
+unless the user set one (ONRECORD_ANSWER_*). The defaults are multilingual-e5-small's scale.
 """
 from __future__ import annotations
 
@@ -50,6 +55,7 @@ class RankerParams:
     threshold: float  # on the question-level probability that the record answers
     answer_model: dict = field(default_factory=dict)  # question level: mean, scale, coef, intercept
     fitted_on: dict = field(default_factory=dict)
+    answer_settings: dict = field(default_factory=dict)  # AnswerSettings field -> this model's value
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """x: every candidate's row of FEATURES; the model reads the columns named in `features`."""
@@ -75,9 +81,11 @@ class RankerParams:
     def load(cls, path: Path) -> "RankerParams":
         data = json.loads(path.read_text(encoding="utf-8"))
         params = cls(**data)
-        if (not set(params.features) <= set(FEATURES) or len(params.coef) != len(params.features)
+        unknown = set(params.answer_settings) - set(AnswerSettings.model_fields)
+        if (unknown or not set(params.features) <= set(FEATURES) or len(params.coef) != len(params.features)
                 or params.answer_model.get("features") != list(QUESTION_FEATURES)):
-            raise ValueError(f"{path} was fitted on other features ({params.features}); run `onrecord calibrate` again")
+            raise ValueError(f"{path} was fitted on other features ({params.features}) or settings "
+                             f"({sorted(unknown)}); run `onrecord calibrate` again")
         return params
 
 
@@ -102,6 +110,12 @@ def _columns(names) -> list[int]:
 def _logistic(x: np.ndarray, mean, scale, coef, intercept) -> np.ndarray:
     z = (x - np.asarray(mean)) / np.asarray(scale)
     return 1.0 / (1.0 + np.exp(-(z @ np.asarray(coef) + intercept)))
+
+
+def with_model_settings(tuning: AnswerSettings, params: RankerParams) -> AnswerSettings:
+    """The answer settings with the calibration's values for its model, except those the user set."""
+    update = {k: v for k, v in params.answer_settings.items() if k not in tuning.model_fields_set}
+    return tuning.model_copy(update=update) if update else tuning
 
 
 def calibration_file(model_name: str, folder: Path = CALIBRATION_DIR) -> Path:

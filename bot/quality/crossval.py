@@ -152,11 +152,28 @@ def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=Non
     return {"rows": rows, "groups": summarise(rows), "folds": per_fold}
 
 
-def fit_all(engine, items: list[dict], corpus: Path, table=None) -> RankerParams:
+def fit_all(engine, items: list[dict], corpus: Path, table=None, answer_settings: dict | None = None) -> RankerParams:
+    """`answer_settings`: the model's cosine-scale answer settings the engine ran with, kept in the file."""
     table = table if table is not None else candidate_table(engine, items, corpus)
     params = fit_on(table, set(range(len(items))), engine.embedder.name, getattr(engine, "reranker", None))
     params.fitted_on = {"questions": len(items), "candidates": int(len(table[1])), "positives": int(table[1].sum())}
+    params.answer_settings = dict(answer_settings or {})
     return params
+
+
+def parse_answer_settings(pairs: list[str]) -> dict:
+    """NAME=VALUE pairs of index.settings.AnswerSettings fields, typed by the field."""
+    from pydantic import TypeAdapter
+
+    from index.settings import AnswerSettings
+
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in AnswerSettings.model_fields:
+            raise SystemExit(f"--answer-setting {pair!r}: expected NAME=VALUE with NAME a field of AnswerSettings")
+        out[name] = TypeAdapter(AnswerSettings.model_fields[name].annotation).validate_python(value)
+    return out
 
 
 def with_settings(engine, overrides: dict):
@@ -198,6 +215,8 @@ def main() -> None:
                     help="turn a component off (repeatable)")
     ap.add_argument("--no-rules", action="store_true", help="skip the rule ranker's column (ablation runs)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-out" / "crossval.json")
+    ap.add_argument("--answer-setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="an answer setting on this model's cosine scale (repeatable); kept in the calibration")
     ap.add_argument("--calibrate-out", type=Path, default=None,
                     help="also fit on every question and write the calibration here (what `onrecord calibrate` "
                          "writes), from the same candidate table")
@@ -207,7 +226,8 @@ def main() -> None:
     items = load_items(args.questions)
     corpus = args.corpus or (args.questions.parent / "corpus")
     engine = Engine.open(index_dir=args.index)
-    overrides = {}
+    model_settings = parse_answer_settings(args.answer_setting)
+    overrides = dict(model_settings)
     for name in args.ablate:
         overrides.update(ABLATIONS[name])
     if overrides:
@@ -217,10 +237,10 @@ def main() -> None:
     table = candidate_table(engine, items, corpus)
     cv = crossvalidate(engine, items, corpus, args.folds, table)
     if args.calibrate_out:
-        params = fit_all(engine, items, corpus, table)
+        params = fit_all(engine, items, corpus, table, model_settings)
         params.save(args.calibrate_out)
         print(f"calibration ({params.fitted_on}): {args.calibrate_out}")
-    result = {"ablate": args.ablate, "rule": rule["groups"], "learnt_cv": cv["groups"], "folds": cv["folds"],
+    result = {"ablate": args.ablate, "answer_settings": model_settings, "rule": rule["groups"], "learnt_cv": cv["groups"], "folds": cv["folds"],
               "rows": {"rule": rule["rows"], "learnt_cv": cv["rows"]}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1))
