@@ -121,3 +121,46 @@ def test_a_stale_calibration_is_said_and_the_rules_answer(small_index, settings_
     strict = base.model_copy(update={"answers": base.answers.model_copy(update={"ranker": "learnt"})})
     with pytest.raises(ModelError, match="calibrate"):
         Engine.open(settings=strict, embedder=embedder)
+
+
+def test_a_calibration_brings_its_models_cosine_scale_and_a_setting_the_user_made_wins(
+        small_index, settings_for, embedder, monkeypatch, tmp_path):
+    """Margins, bonuses and the name threshold are cosines: a calibration carries its model's values and
+    the engine answers with them (retrieval, features and quotes read the same settings)."""
+    from bot.answer import Engine
+    from index.settings import AnswerSettings
+
+    shipped = RankerParams.load(calibration_file(embedder.name))
+    shipped.answer_settings = {"dense_margin": 0.25, "entity_min_cosine": 0.8}
+    shipped.save(calibration_file(embedder.name, tmp_path / "calibration"))
+    base = settings_for(small_index).model_copy(update={"home": tmp_path})
+    eng = Engine.open(settings=base, embedder=embedder)
+    try:
+        assert isinstance(eng.ranker, LearntRanker)
+        for t in (eng.tuning, eng.ranker.tuning, eng.assembler.tuning, eng.settings.answers):
+            assert (t.dense_margin, t.entity_min_cosine) == (0.25, 0.8)
+        answer = eng.ask("What did Zakharova say about the EU loan to Kiev?")
+        assert answer.found and all(open(q.source, encoding="utf-8").read()[q.start:q.end] == q.text
+                                    for q in answer.quotes)
+    finally:
+        eng.close()
+    monkeypatch.setenv("ONRECORD_ANSWER_DENSE_MARGIN", "0.1")
+    mine = base.model_copy(update={"answers": AnswerSettings()})
+    eng = Engine.open(settings=mine, embedder=embedder)
+    try:
+        assert (eng.tuning.dense_margin, eng.tuning.entity_min_cosine) == (0.1, 0.8)
+    finally:
+        eng.close()
+
+
+def test_every_shipped_model_ships_its_calibration():
+    """Both shipped models answer with a learnt ranker out of the box: a calibration for each, fitted on
+    the dev questions, loadable, tied to the model's name."""
+    from index import models
+
+    for shipped in models.SHIPPED.values():
+        path = calibration_file(shipped.identity)
+        assert path.is_file(), f"no shipped calibration for {shipped.name}: run `onrecord calibrate`"
+        params = RankerParams.load(path)
+        assert params.model == shipped.identity
+        assert params.fitted_on["questions"] >= 200 and 0.0 < params.threshold < 1.0
