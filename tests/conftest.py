@@ -39,6 +39,15 @@ SMALL_SET = [
 ]
 
 
+WHOLE_CORPUS_TESTS = "tests/test_eval.py"  # every test that needs the whole corpus indexed
+
+
+def pytest_collection_modifyitems(config, items):
+    """The whole-corpus module first: its index takes minutes to build, and with two pytest-xdist
+    workers one builds it while the other runs the rest (the order within each module is kept)."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != WHOLE_CORPUS_TESTS)
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     if not CORPUS.is_dir():

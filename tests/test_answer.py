@@ -127,26 +127,6 @@ def test_cli_json_contract_and_stdin_lines(small_index, monkeypatch):
     assert r.exit_code == 0 and "\n> " in r.stdout and "— Sergey Lavrov" in r.stdout
 
 
-def test_a_translated_speech_says_the_language_it_was_spoken_in(corpus_engine):
-    """Europarl's English is often the Parliament's translation: the citation says of which language,
-    and a question naming the speaker by it ("the Finnish MEP") is answered from that speech."""
-    a = corpus_engine.ask("What did the Finnish MEP say about milk quotas?")
-    assert a.found
-    # the learnt ranker puts the debate's Hungarian speakers first; the Finnish MEP is among the three
-    i = next(i for i, q in enumerate(a.quotes) if q.speaker == "Kyösti Virrankoski")
-    q = a.quotes[i]
-    assert q.spoken_language == "fi" and _verbatim(q)
-    assert q.speaker_role == "MEP (ALDE)" and "— Kyösti Virrankoski, MEP (ALDE) · Milk quotas (debate)" in a.answer
-    assert "spoken in Finnish; quoted from the record's translation into English" in a.answer
-    assert a.to_json()["quotes"][i]["spoken_language"] == "fi"
-    sv = corpus_engine.ask("Vad sa Virrankoski om mjölkkvoter?")
-    assert sv.found and sv.quotes[0].speaker == "Kyösti Virrankoski"
-    assert "talat på finska; citerat ur protokollets översättning till engelska" in sv.answer
-    # a speech given in the text's own language carries no such note
-    en = corpus_engine.ask("What did Lavrov say about a truce?")
-    assert all(x.spoken_language is None for x in en.quotes) and "spoken in" not in en.answer
-
-
 def test_short_acronyms_are_names_a_question_turns_on():
     """"G7" decides whether the record answers "What has Moscow said about the G7 oil price cap?"."""
     from bot.answer.names import entities, missing_entities
@@ -168,21 +148,6 @@ def test_german_nouns_are_not_names_and_russian_names_match_across_spellings():
     for spellings in (["Sacharowa", "Zakharova", "Захарова"], ["Saporischschja", "Zaporizhzhia"],
                       ["Kiew", "Kiev"], ["Lawrow", "Lavrov", "Лавров"], ["Uljanow", "Ulyanov"]):
         assert len({phonetic(s) for s in spellings}) == 1, spellings
-
-
-def test_a_german_question_naming_a_russian_speaker_finds_their_english_words(corpus_engine):
-    """"Sacharowa" is the German spelling of Zakharova: her English posts answer, said to be English."""
-    a = corpus_engine.ask("Was sagte Sacharowa über die Sanktionen?")
-    assert a.language == "de" and a.found
-    q = a.quotes[0]
-    assert q.speaker == "Maria Zakharova" and q.language == "en" and _verbatim(q)
-    assert "Original auf Englisch" in a.answer
-    b = corpus_engine.ask("Was sagte Lawrow über den Waffenstillstand?")
-    assert b.found and b.quotes[0].speaker == "Sergey Lavrov" and all(_verbatim(x) for x in b.quotes)
-    # no German version of the seed statement: its original (English, first in the file) is quoted,
-    # the Swedish translation offered beside it
-    seed = [x for x in b.quotes if "seed" in x.source]
-    assert seed and all(x.language == "en" and [v.language for v in x.versions] == ["sv"] for x in seed)
 
 
 def test_two_word_names_are_candidates_for_one_word_translations():
