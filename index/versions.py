@@ -12,10 +12,11 @@ import os
 
 import numpy as np
 
+from . import models
 from .embedder import Embedder
 from .store import StoreWriter
 
-ALIGN_MIN_COSINE = 0.80
+ALIGN_MIN_COSINE = 0.80  # e5-small's; each shipped model has its own (index/models: align_min_cosine)
 
 
 def _candidates(writer: StoreWriter, doc_id: int) -> list[tuple[int, str]]:
@@ -45,6 +46,7 @@ def align(a: np.ndarray, b: np.ndarray, min_cosine: float = ALIGN_MIN_COSINE) ->
 def link_versions(writer: StoreWriter, embedder: Embedder, doc_ids: list[int]) -> int:
     """Link each new document to its other-language versions; returns the number of links made."""
     made = 0
+    min_cosine = models.align_min_cosine(getattr(embedder, "name", ""))  # the model's cosine scale
     cache: dict[int, tuple[list[int], np.ndarray]] = {}
 
     def sents(doc_id: int):
@@ -59,7 +61,7 @@ def link_versions(writer: StoreWriter, embedder: Embedder, doc_ids: list[int]) -
                 continue
             ids_a, vec_a = sents(doc_id)
             ids_b, vec_b = sents(other)
-            pairs = align(vec_a, vec_b)
+            pairs = align(vec_a, vec_b, min_cosine)
             score = len(pairs) / max(1, min(len(ids_a), len(ids_b)))
             writer.link_versions(doc_id, other, method, score, [(ids_a[i], ids_b[j], cos) for i, j, cos in pairs])
             made += 1
