@@ -293,17 +293,15 @@ def calibrate_cmd(
     Measure it first, cross-validated: python -m bot.quality.crossval QUESTIONS.jsonl."""
     from bot.answer import Engine
     from bot.answer.learnt import calibration_file
-    from bot.quality.crossval import fit_all, load_items
+    from bot.quality.crossval import fit_all, load_items, model_settings_in_use
 
     settings = _settings(index)
     try:
         engine = Engine.open(settings=settings)
         items = load_items(questions)
-        from bot.answer.learnt import LearntRanker
-
-        # the model's cosine-scale settings come with the calibration in use (bot/answer/learnt.py)
-        kept = engine.ranker.params.answer_settings if isinstance(engine.ranker, LearntRanker) else {}
-        params = fit_all(engine, items, corpus or questions.parent / "corpus", answer_settings=kept)
+        # the model's cosine-scale settings, as the engine ran with them, go into the new calibration
+        params = fit_all(engine, items, corpus or questions.parent / "corpus",
+                         answer_settings=model_settings_in_use(engine))
     except OnRecordError as exc:
         _fail(exc)
     path = out or calibration_file(engine.embedder.name, settings.home / "calibration")

@@ -161,6 +161,15 @@ def fit_all(engine, items: list[dict], corpus: Path, table=None, answer_settings
     return params
 
 
+def model_settings_in_use(engine) -> dict:
+    """The cosine-scale answer settings the engine's calibration brought (bot/answer/learnt.py), as the
+    engine runs with them: what a new calibration for the same model keeps."""
+    from bot.answer.learnt import LearntRanker
+
+    brought = engine.ranker.params.answer_settings if isinstance(engine.ranker, LearntRanker) else {}
+    return {k: getattr(engine.tuning, k) for k in brought}
+
+
 def parse_answer_settings(pairs: list[str]) -> dict:
     """NAME=VALUE pairs of index.settings.AnswerSettings fields, typed by the field."""
     from pydantic import TypeAdapter
@@ -226,7 +235,7 @@ def main() -> None:
     items = load_items(args.questions)
     corpus = args.corpus or (args.questions.parent / "corpus")
     engine = Engine.open(index_dir=args.index)
-    model_settings = parse_answer_settings(args.answer_setting)
+    model_settings = {**model_settings_in_use(engine), **parse_answer_settings(args.answer_setting)}
     overrides = dict(model_settings)
     for name in args.ablate:
         overrides.update(ABLATIONS[name])
