@@ -44,6 +44,7 @@ class IndexSummary:
     kept_previous: list[str] = field(default_factory=list)  # failed to parse; previous documents kept
     documents: int = 0  # documents written by this run
     passages: int = 0  # passages embedded by this run
+    sentences: int = 0  # sentences embedded by this run (settings.sentence_vectors)
     total_documents: int = 0
     total_passages: int = 0
     seconds: float = 0.0
@@ -54,7 +55,8 @@ class IndexSummary:
         text = (
             f"{self.files_seen} files seen: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.removed} removed, {self.duplicates} duplicates, {len(self.skipped)} skipped; "
-            f"{self.documents} documents and {self.passages} passages embedded "
+            f"{self.documents} documents and {self.passages} passages embedded"
+            + (f" ({self.sentences} sentences)" if self.sentences else "") + " "
             f"(index: {self.total_documents} documents, {self.total_passages} passages) in {self.seconds:.1f} s"
         )
         return text
@@ -200,6 +202,26 @@ def _insert_document(
     return doc_id, len(passages)
 
 
+SENTENCE_BATCH = 1024  # sentences read and embedded at a time (the model sorts each batch by length)
+
+
+def embed_sentences(writer: StoreWriter, embedder: Embedder, bar: tqdm | None = None) -> int:
+    """Embed and store every sentence of the generation that has no vector yet; returns how many.
+
+    The same text and call (`embed_passages` of the sentence's slice) as the engine's sentence choice
+    makes when a vector is missing, so answers do not depend on where a vector came from."""
+    done, after = 0, 0
+    if bar is not None:
+        bar.set_description("embedding sentences")
+    while batch := writer.sentences_without_vectors(SENTENCE_BATCH, after):
+        writer.add_sentence_vectors([sid for sid, _ in batch], embedder.embed_passages([t for _, t in batch]))
+        done += len(batch)
+        after = batch[-1][0]
+        if bar is not None:
+            bar.update(len(batch))
+    return done
+
+
 def run_index(
     paths: list[Path],
     settings: Settings,
@@ -322,11 +344,13 @@ def run_index(
                 summary.documents += 1
                 new_docs.append(doc_id)
         pending.flush()
+        if settings.sentence_vectors:  # this run's sentences, and those of an index built without them
+            summary.sentences = embed_sentences(writer, embedder, bar)
         if new_docs:
             link_versions(writer, embedder, new_docs)
         counts = writer.counts()
         summary.total_documents, summary.total_passages = counts["documents"], counts["passages"]
-        changed = summary.added or summary.updated or summary.removed or summary.duplicates
+        changed = summary.added or summary.updated or summary.removed or summary.duplicates or summary.sentences
         if changed or writer.vector_count() != summary.total_passages or not known:
             summary.generation = writer.commit()
         else:

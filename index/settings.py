@@ -292,6 +292,17 @@ class Settings(BaseSettings):
     passage_chars: int = Field(
         default=700, description="Target passage size in characters (a few sentences; fits the model window)."
     )
+    sentence_vectors: bool = Field(
+        default=True,
+        description=(
+            "Embed every sentence at index time and store its vector (ONRECORD_SENTENCE_VECTORS), so that "
+            "choosing which sentences of a passage to quote embeds nothing while a question waits. Costs "
+            "about as much embedding again as the passages (indexing about twice as long) and 2 bytes per "
+            "dimension per sentence on disk. Off: sentences are embedded when first quoted (the same vectors; "
+            "each question then waits for 10-20 of them, about 4 s with embeddinggemma-300m on one core). "
+            "An index built without them gains them at its next `onrecord index` run."
+        ),
+    )
     sidecars: bool = Field(
         default=True,
         description="Read manifest.jsonl / manifest.csv / metadata.csv beside transcripts to override extracted metadata.",

@@ -52,7 +52,13 @@ def link_versions(writer: StoreWriter, embedder: Embedder, doc_ids: list[int]) -
     def sents(doc_id: int):
         if doc_id not in cache:
             rows = writer.document_sentences(doc_id)
-            cache[doc_id] = ([r[0] for r in rows], embedder.embed_passages([r[1] for r in rows]))
+            ids = [r[0] for r in rows]
+            stored = writer.sentence_vectors(ids)  # embedded at index time (settings.sentence_vectors)
+            todo = [r for r in rows if r[0] not in stored]
+            if todo:
+                stored.update(zip([r[0] for r in todo], embedder.embed_passages([r[1] for r in todo])))
+            dim = getattr(embedder, "dimension", 0)
+            cache[doc_id] = (ids, np.stack([stored[i] for i in ids]) if ids else np.zeros((0, dim), np.float32))
         return cache[doc_id]
 
     for doc_id in doc_ids:

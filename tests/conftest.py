@@ -105,7 +105,11 @@ def corpus_index(tmp_path_factory, corpus, embedder) -> Path:
     index_dir = root / "whole-corpus" / "index"
     with FileLock(str(root / "whole-corpus.lock")):
         if not (index_dir / "CURRENT").exists():
-            run_index([corpus], _settings(index_dir), embedder=embedder, progress=False)
+            # without stored sentence vectors, to keep the suite's time: sentences are then embedded when
+            # first quoted, the same vectors at the same precision (tests/test_index.py checks the answers
+            # are the same either way), so the whole-corpus eval measures what users get
+            run_index([corpus], _settings(index_dir).model_copy(update={"sentence_vectors": False}),
+                      embedder=embedder, progress=False)
     return index_dir
 
 

@@ -20,9 +20,11 @@ class CountingEmbedder:
     def __init__(self, inner):
         self.inner, self.name, self.dimension = inner, inner.name, inner.dimension
         self.passages = 0
+        self.texts: list[str] = []
 
     def embed_passages(self, texts):
         self.passages += len(texts)
+        self.texts += texts
         return self.inner.embed_passages(texts)
 
     def embed_queries(self, texts):
@@ -91,14 +93,78 @@ def test_second_run_embeds_nothing_and_an_edit_reembeds_only_that_file(corpus, t
         post_passages = gen.db.execute(
             "SELECT count(*) FROM passages p JOIN documents d ON d.id = p.doc_id JOIN files f ON f.id = d.file_id "
             "WHERE f.source = ?", (str(post),)).fetchone()[0]
+        post_sentences = gen.db.execute(
+            "SELECT count(*) FROM sentences s JOIN documents d ON d.id = s.doc_id JOIN files f ON f.id = d.file_id "
+            "WHERE f.source = ?", (str(post),)).fetchone()[0]
         assert updated.updated == 1 and updated.unchanged == 2
-        assert updated.passages == post_passages
-        # only that file's passages (plus the version-alignment sentences of new documents, none here)
-        assert counting.passages == post_passages
+        assert updated.passages == post_passages and updated.sentences == post_sentences
+        # only that file's passages and sentences (version alignment reads the stored sentence vectors)
+        assert counting.passages == post_passages + post_sentences
         assert gen.vectors.ntotal == gen.db.execute("SELECT count(*) FROM passages").fetchone()[0]
         assert counting.passages < embedded_first
     finally:
         gen.close()
+
+
+def test_sentence_vectors_stored_at_index_time_or_added_later_give_the_same_answers_embedding_no_sentence(
+        corpus, tmp_path, embedder, settings_for):
+    """Every sentence's vector is stored when it is indexed; an index built without them gains them at
+    its next run (nothing else re-embedded); with them, a question embeds only itself and its words,
+    and the answers are the ones the engine gives embedding sentences when first quoted."""
+    from bot.answer import Engine
+
+    root = _copy(corpus, tmp_path, ["seed/000_7014e17accf97c28.txt", "mfa-telegram-en/2025-12-19_msg27755.txt",
+                                    "bundestag-de/speeches-19-146/ID1914605500.txt"])
+    lazy = settings_for(tmp_path / "lazy").model_copy(update={"sentence_vectors": False})
+    counting = CountingEmbedder(embedder)
+    built = run_index([root], lazy, embedder=counting)
+    passages_only = counting.passages  # the passages, and the seed's sentences for version alignment
+    gen = open_current(lazy.index_dir)
+    try:
+        n_sentences = gen.db.execute("SELECT count(*) FROM sentences").fetchone()[0]
+        assert built.sentences == 0 and gen.sentence_vectors(range(1, n_sentences + 1)) == {}
+    finally:
+        gen.close()
+    assert passages_only < built.passages + n_sentences
+
+    stored = settings_for(tmp_path / "stored")
+    shutil.copytree(lazy.index_dir, stored.index_dir, ignore=shutil.ignore_patterns("writer.lock"))
+    counting.passages = 0
+    later = run_index([root], stored, embedder=counting)  # nothing changed but the missing vectors
+    assert (later.unchanged, later.passages, later.sentences, counting.passages) == (3, 0, n_sentences, n_sentences)
+    assert later.generation is not None
+    gen = open_current(stored.index_dir)
+    try:
+        rows = gen.db.execute('SELECT s.id, s.doc_id, s.start, s."end" FROM sentences s ORDER BY s.id').fetchall()
+        vecs = gen.sentence_vectors([r[0] for r in rows])
+        assert sorted(vecs) == [r[0] for r in rows]
+        some = rows[:: max(1, len(rows) // 8)]
+        fresh = embedder.embed_passages([gen.document_text(r[1])[r[2]:r[3]] for r in some])
+        assert max(float(np.abs(vecs[r[0]] - v).max()) for r, v in zip(some, fresh)) < 2e-3
+    finally:
+        gen.close()
+    counting.passages = 0
+    again = run_index([root], stored, embedder=counting)
+    assert (again.sentences, counting.passages, again.generation) == (0, 0, None)
+
+    questions = ["What did Lavrov say about escalation?", "Was sagte Ziemiak über die Verantwortung der Union?",
+                 "Vad sa Lavrov om förhandlingar?", "What did Zakharova say about Russia's frozen sovereign assets?"]
+    gen = open_current(stored.index_dir)
+    try:
+        sentences = {gen.document_text(r[1])[r[2]:r[3]] for r in rows}
+    finally:
+        gen.close()
+    answers, embedded = {}, {}
+    for name, settings in (("lazy", lazy), ("stored", stored)):
+        counting.texts = []
+        eng = Engine.open(settings=settings, embedder=counting)
+        try:
+            answers[name] = [[(q.text, q.source, q.start) for q in eng.ask(x).quotes] for x in questions]
+        finally:
+            eng.close()
+        embedded[name] = set(counting.texts) & sentences
+    assert answers["lazy"] == answers["stored"] and all(answers["stored"])
+    assert len(embedded["lazy"]) > 10 and embedded["stored"] == set()
 
 
 def test_prune_duplicates_and_failed_parse_keeps_previous(corpus, tmp_path, embedder, settings_for):

@@ -45,7 +45,8 @@ def ray_embedder(ray_cluster, tmp_path_factory, settings_for):
 
 def snapshot(index_dir):
     """Everything an index holds, by id: files, documents with their text, passages with their
-    terms, sentences, version links and aligned sentences; and the vectors by passage id."""
+    terms, sentences, version links and aligned sentences; and the vectors by passage id (and by
+    ("sentence", id): stored at float16 precision)."""
     backend = open_backend(index_dir)
     reader = backend.open_reader()
     try:
@@ -65,6 +66,9 @@ def snapshot(index_dir):
                     out["aligned"][s.id] = aligned
         assert len(out["passages"]) == reader.passage_count()
         vectors = {pid: reader.vectors.reconstruct(pid) for pid in out["passages"]}  # SQLite store: FAISS
+        sentence_ids = [s["id"] for s in out["sentences"]]
+        vectors.update({("sentence", sid): v for sid, v in reader.sentence_vectors(sentence_ids).items()})
+        assert len(vectors) == len(out["passages"]) + len(sentence_ids)  # every sentence has its vector
     finally:
         reader.close()
     writer = backend.open_writer(identity)
@@ -80,8 +84,10 @@ def assert_same_index(local_dir, ray_dir):
     remote, remote_vecs = snapshot(ray_dir)
     assert remote == local
     assert remote_vecs.keys() == local_vecs.keys()
-    diff = max(float(np.max(np.abs(remote_vecs[p] - local_vecs[p]))) for p in local_vecs)
+    diff = max(float(np.max(np.abs(remote_vecs[p] - local_vecs[p]))) for p in local_vecs if not isinstance(p, tuple))
     assert diff < 1e-4, f"vectors differ by up to {diff}"
+    diff = max(float(np.max(np.abs(remote_vecs[p] - local_vecs[p]))) for p in local_vecs if isinstance(p, tuple))
+    assert diff < 1e-3, f"sentence vectors (float16) differ by up to {diff}"
     return local
 
 

@@ -1,6 +1,7 @@
 """Embeddings the answering engine needs at question time, with the caches that keep them cheap:
 the question, single words and names (for the names check), and sentences (for choosing what to
-quote), each sentence embedded once per generation."""
+quote): stored with the index (index/indexer.py: embed_sentences), or embedded once per generation
+when the index has none."""
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +41,12 @@ class QuestionVectors:
         if todo:
             if len(cache) > MAX_SENTENCES:
                 cache.clear()
+            stored = store.sentence_vectors([s.id for s in todo])  # embedded at index time
+            cache.update(stored)
+            todo = [s for s in todo if s.id not in stored]
+        if todo:  # an index built without sentence vectors: embed them now, at the stored precision
             texts = [store.document_text(s.doc_id)[s.start : s.end] for s in todo]
-            for s, v in zip(todo, self.embedder.embed_passages(texts)):
+            vecs = np.asarray(self.embedder.embed_passages(texts), dtype=np.float16).astype(np.float32)
+            for s, v in zip(todo, vecs):
                 cache[s.id] = v
         return np.stack([cache[s.id] for s in sents])

@@ -139,7 +139,11 @@ VECTORS = """
 CREATE TABLE IF NOT EXISTS vectors (
     gen bigint NOT NULL, id bigint NOT NULL, embedding halfvec({dim}) NOT NULL, PRIMARY KEY (gen, id)
 );
+CREATE TABLE IF NOT EXISTS sentence_vectors (
+    gen bigint NOT NULL, id bigint NOT NULL, embedding halfvec({dim}) NOT NULL, PRIMARY KEY (gen, id)
+);
 """
+_VECTOR_TABLES = ("vectors", "sentence_vectors")  # created by the first writer, with the model's dimension
 # the approximate index, built at the first commit whose generation reaches `exact_below` vectors
 # (below that, search is exact and an index only slows writes)
 VECTOR_INDEXES = {
@@ -159,6 +163,7 @@ _COPIED = {
     "versions": "doc_a, doc_b, method, score",
     "sentence_versions": "sent_a, sent_b, score",
     "vectors": "id, embedding",
+    "sentence_vectors": "id, embedding",
 }
 
 _DOC = 'SELECT d.id, f.source, d.ordinal, d.title, d.speaker, d.date, d.language, d.url, d.kind, d.start, d."end" ' \
@@ -257,6 +262,13 @@ class _Records:
     def _meta(self, key: str) -> str | None:
         row = self._one("SELECT value FROM meta WHERE gen = %(g)s AND key = %(k)s", k=key)
         return row[0] if row else None
+
+    def sentence_vectors(self, ids: Iterable[int]) -> dict[int, np.ndarray]:
+        ids = [int(i) for i in dict.fromkeys(ids)]
+        if not ids or self._one("SELECT to_regclass('sentence_vectors')")[0] is None:
+            return {}
+        return {r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in self._all(
+            "SELECT id, embedding FROM sentence_vectors WHERE gen = %(g)s AND id = ANY(%(ids)s)", ids=ids)}
 
 
 class Generation(_Records):
@@ -598,6 +610,7 @@ class Writer(_Records):
         ex(f"DELETE FROM sentence_versions WHERE gen = %(g)s AND (sent_a IN {sents} OR sent_b IN {sents})", p)
         ex(f"DELETE FROM versions WHERE gen = %(g)s AND (doc_a IN {docs} OR doc_b IN {docs})", p)
         ex(f"DELETE FROM vectors WHERE gen = %(g)s AND id IN {passages}", p)
+        ex(f"DELETE FROM sentence_vectors WHERE gen = %(g)s AND id IN {sents}", p)
         ex(f"DELETE FROM sentences WHERE gen = %(g)s AND doc_id IN {docs}", p)
         ex(f"DELETE FROM passages WHERE gen = %(g)s AND doc_id IN {docs}", p)
         removed = ex("DELETE FROM documents WHERE gen = %(g)s AND file_id = %(f)s", p).rowcount
@@ -651,6 +664,22 @@ class Writer(_Records):
 
     def vector_count(self) -> int:
         return self._one("SELECT count(*) FROM vectors WHERE gen = %(g)s")[0]
+
+    def add_sentence_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
+        if not ids:
+            return
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO sentence_vectors (gen, id, embedding) VALUES (%s, %s, %s) "
+                            "ON CONFLICT (gen, id) DO UPDATE SET embedding = EXCLUDED.embedding",
+                            [(self.gen, int(i), HalfVector(v)) for i, v in zip(ids, vecs)])
+
+    def sentences_without_vectors(self, limit: int, after: int = 0) -> list[tuple[int, str]]:
+        rows = self._all('SELECT s.id, substr(d.text, s.start + 1, s."end" - s.start) FROM sentences s '
+                         "JOIN documents d ON d.gen = s.gen AND d.id = s.doc_id "
+                         "WHERE s.gen = %(g)s AND s.id > %(a)s AND NOT EXISTS (SELECT 1 FROM sentence_vectors v "
+                         "WHERE v.gen = s.gen AND v.id = s.id) ORDER BY s.id LIMIT %(n)s", a=after, n=limit)
+        return [(r[0], r[1]) for r in rows]
 
     # -- versions of one statement -----------------------------------------------------------------
     def documents_of_file(self, source: str) -> list[DocumentRecord]:
@@ -816,7 +845,8 @@ class PostgresBackend:
                 if not conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (READER_LOCK, gen)).fetchone()[0]:
                     continue  # a reader still answers from it
                 for table in _COPIED:
-                    if table == "vectors" and conn.execute("SELECT to_regclass('vectors')").fetchone()[0] is None:
+                    if table in _VECTOR_TABLES and \
+                            conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
                         continue
                     conn.execute(f"DELETE FROM {table} WHERE gen = %s", (gen,))
                 conn.execute("DELETE FROM generations WHERE id = %s", (gen,))

@@ -79,6 +79,10 @@ CREATE TABLE IF NOT EXISTS sentences (
     paragraph INTEGER NOT NULL, speaker TEXT, time REAL,
     norm TEXT NOT NULL               -- normalised text for exact and fuzzy quote lookup
 );
+CREATE TABLE IF NOT EXISTS sentence_vectors (  -- sentences embedded at index time (float16)
+    id INTEGER PRIMARY KEY,          -- the sentence's id
+    vec BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS versions (  -- documents that are the same statement in other languages
     doc_a INTEGER NOT NULL, doc_b INTEGER NOT NULL, method TEXT NOT NULL, score REAL,
     PRIMARY KEY (doc_a, doc_b)
@@ -190,6 +194,24 @@ class _Records:
     def _meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
+
+    def sentence_vectors(self, ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """Vectors of these sentences stored at index time (a generation written before they were
+        stored has none)."""
+        if not self._has_sentence_vectors():
+            return {}
+        out: dict[int, np.ndarray] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            for sid, blob in self.db.execute(
+                    f"SELECT id, vec FROM sentence_vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+                out[sid] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        return out
+
+    def _has_sentence_vectors(self) -> bool:
+        if getattr(self, "_sentence_vectors_table", None) is None:
+            self._sentence_vectors_table = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sentence_vectors'").fetchone() is not None
+        return self._sentence_vectors_table
 
 
 class Generation(_Records):
@@ -549,6 +571,7 @@ class Writer(_Records):
             self.db.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(p,) for p in pids])
         if sids:
             self.db.executemany("DELETE FROM sentences_fts WHERE rowid = ?", [(s,) for s in sids])
+            self.db.executemany("DELETE FROM sentence_vectors WHERE id = ?", [(s,) for s in sids])
             self.db.executemany(
                 "DELETE FROM sentence_versions WHERE sent_a = ? OR sent_b = ?", [(s, s) for s in sids])
         if docs:
@@ -593,6 +616,23 @@ class Writer(_Records):
 
     def vector_count(self) -> int:
         return int(self.vectors.ntotal)
+
+    def add_sentence_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
+        vecs = np.asarray(vectors, dtype=np.float16)
+        self.db.executemany("INSERT OR REPLACE INTO sentence_vectors (id, vec) VALUES (?, ?)",
+                            [(int(i), v.tobytes()) for i, v in zip(ids, vecs)])
+
+    def sentences_without_vectors(self, limit: int, after: int = 0) -> list[tuple[int, str]]:
+        rows = self.db.execute(
+            'SELECT s.id, s.doc_id, s.start, s."end" FROM sentences s WHERE s.id > ? AND NOT EXISTS '
+            "(SELECT 1 FROM sentence_vectors v WHERE v.id = s.id) ORDER BY s.id LIMIT ?", (after, limit)).fetchall()
+        texts: dict[int, str] = {}
+        out = []
+        for sid, doc_id, start, end in rows:
+            if doc_id not in texts:
+                texts[doc_id] = self.db.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()[0]
+            out.append((sid, texts[doc_id][start:end]))
+        return out
 
     # -- versions of one statement -----------------------------------------------------------------
     def documents_of_file(self, source: str) -> list[DocumentRecord]:

@@ -126,6 +126,46 @@ def test_versions_and_aligned_sentences(built):
         r.close()
 
 
+def test_sentence_vectors_are_stored_carried_to_the_next_generation_and_removed_with_their_file(
+        built, identity, embedder):
+    backend, name, ids = built
+    w = backend.open_writer(identity)
+    todo = w.sentences_without_vectors(100)
+    # all five sentences lack one (the fixture stored none), in id order, with their text
+    assert [t for _, t in todo] == [
+        "Sergey Lavrov said the ceasefire proposal was not serious.",
+        "He added that history is a strict lady and does not forgive.",
+        "Sergej Lavrov sa att förslaget om vapenvila inte var seriöst.",
+        "Han tillade att historien är en sträng dam som inte förlåter.", DE]
+    assert [sid for sid, _ in w.sentences_without_vectors(2)] == [sid for sid, _ in todo[:2]]
+    assert [sid for sid, _ in w.sentences_without_vectors(100, after=todo[1][0])] == [sid for sid, _ in todo[2:]]
+    vecs = embedder.embed_passages([t for _, t in todo[:3]])
+    w.add_sentence_vectors([sid for sid, _ in todo[:3]], vecs)
+    assert [sid for sid, _ in w.sentences_without_vectors(100)] == [sid for sid, _ in todo[3:]]
+    got = w.sentence_vectors([sid for sid, _ in todo])
+    assert sorted(got) == sorted(sid for sid, _ in todo[:3])
+    w.commit()
+    r = backend.open_reader()
+    try:  # float16 precision, as float32 arrays
+        got = r.sentence_vectors([todo[0][0], todo[4][0], todo[1][0]])
+        assert sorted(got) == sorted([todo[0][0], todo[1][0]])
+        assert got[todo[0][0]].dtype == np.float32
+        assert np.abs(got[todo[0][0]] - vecs[0]).max() < 2e-3 and np.abs(got[todo[1][0]] - vecs[1]).max() < 2e-3
+        assert r.sentence_vectors([]) == {}
+    finally:
+        r.close()
+    w = backend.open_writer(identity)  # the next generation starts from the live one's vectors
+    assert [sid for sid, _ in w.sentences_without_vectors(100)] == [sid for sid, _ in todo[3:]]
+    w.remove_file(ids["statement"])  # its four sentences, with their vectors
+    assert [t for _, t in w.sentences_without_vectors(100)] == [DE] and w.sentence_vectors([todo[0][0]]) == {}
+    w.commit()
+    r = backend.open_reader()
+    try:
+        assert r.sentence_vectors([sid for sid, _ in todo]) == {}
+    finally:
+        r.close()
+
+
 def test_vector_search_equals_exact_search(built, embedder):
     """As faiss's contrib tests do: the store's search against brute force over the same real vectors."""
     backend, _, ids = built
