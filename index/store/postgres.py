@@ -265,7 +265,9 @@ class _Records:
 
     def sentence_vectors(self, ids: Iterable[int]) -> dict[int, np.ndarray]:
         ids = [int(i) for i in dict.fromkeys(ids)]
-        if not ids or self._one("SELECT to_regclass('sentence_vectors')")[0] is None:
+        if getattr(self, "_sentence_vectors_table", None) is None:  # created by the first writer that stores any
+            self._sentence_vectors_table = self._one("SELECT to_regclass('sentence_vectors')")[0] is not None
+        if not ids or not self._sentence_vectors_table:
             return {}
         return {r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in self._all(
             "SELECT id, embedding FROM sentence_vectors WHERE gen = %(g)s AND id = ANY(%(ids)s)", ids=ids)}
