@@ -14,7 +14,8 @@ paragraph, in the claim's language; the claim is aligned word by word with each 
 - altered: at least ALTERED_MIN_SHARE of the claim's words (and ALTERED_MIN_WORDS) on record in
   order in one place, but not exact;
 - translation_only: nothing close in the claim's language, but a sentence in another language is a
-  translation of it (passage embeddings within TRANSLATION_MIN_COSINE) and the record has no version
+  translation of it (passage embeddings within the model's threshold,
+  index/models: translation_min_cosine) and the record has no version
   in the claim's language: only a translation could be compared, the original is shown;
 - not_found: none of these; the nearest statements (by the speaker named, when one is) are shown,
   marked as not matching.
@@ -34,6 +35,7 @@ from bot.answer.lookup import candidates, fragment_score
 from bot.answer.names import phonetic
 from bot.answer.quotes import make_quote, statement_group, versions_of
 from bot.answer.types import Quote
+from index import models
 from index.search import dense_search
 from index.store import SentenceRecord, StoreReader
 from index.textnorm import normalize
@@ -42,7 +44,6 @@ from .diff import Alignment, Word, align, tokenize
 
 ALTERED_MIN_SHARE = 0.6
 ALTERED_MIN_WORDS = 3
-TRANSLATION_MIN_COSINE = 0.88
 NEXT_OPENING = 3
 RESCORED = 30  # lookup candidates aligned word by word, best fragment scores first
 NEAREST = 3
@@ -272,7 +273,7 @@ def _translation(engine, store: StoreReader, claim: str, qvec, language: str
         i = int(np.argmax(cos))
         if best is None or cos[i] > best[1]:
             best = (sents[i], float(cos[i]))
-    return best if best and best[1] >= TRANSLATION_MIN_COSINE else None
+    return best if best and best[1] >= models.translation_min_cosine(getattr(engine.embedder, "name", "")) else None
 
 
 def check(engine, raw: str, speaker: str | None = None, lang_hint: str | None = None) -> Verdict:
