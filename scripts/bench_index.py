@@ -118,6 +118,8 @@ def main(argv=None) -> dict:
         if args.index is None or not (args.index / "CURRENT").exists():
             raise SystemExit("--ask-only needs --index DIR of a built index")
         result = {"ask": bench_ask(args.index, settings_factory, args.questions), "peak_rss_mb": round(peak_rss_mb(), 1)}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1))
         print(json.dumps(result, indent=1))
         return result
     result = {"pipeline": bench_pipeline(pick_files(args.files), settings_factory)}
