@@ -656,11 +656,15 @@ class Writer(_Records):
         return ids
 
     def add_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
+        self._put_vectors("vectors", ids, vectors)
+
+    def _put_vectors(self, table: str, ids: list[int], vectors: np.ndarray) -> None:
+        """Write (or replace) vectors by id into `table`, one of _VECTOR_TABLES."""
         if not ids:
             return
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         with self.conn.cursor() as cur:
-            cur.executemany("INSERT INTO vectors (gen, id, embedding) VALUES (%s, %s, %s) "
+            cur.executemany(f"INSERT INTO {table} (gen, id, embedding) VALUES (%s, %s, %s) "
                             "ON CONFLICT (gen, id) DO UPDATE SET embedding = EXCLUDED.embedding",
                             [(self.gen, int(i), HalfVector(v)) for i, v in zip(ids, vecs)])
 
@@ -668,13 +672,7 @@ class Writer(_Records):
         return self._one("SELECT count(*) FROM vectors WHERE gen = %(g)s")[0]
 
     def add_sentence_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
-        if not ids:
-            return
-        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-        with self.conn.cursor() as cur:
-            cur.executemany("INSERT INTO sentence_vectors (gen, id, embedding) VALUES (%s, %s, %s) "
-                            "ON CONFLICT (gen, id) DO UPDATE SET embedding = EXCLUDED.embedding",
-                            [(self.gen, int(i), HalfVector(v)) for i, v in zip(ids, vecs)])
+        self._put_vectors("sentence_vectors", ids, vectors)
 
     def sentences_without_vectors(self, limit: int, after: int = 0) -> list[tuple[int, str]]:
         rows = self._all('SELECT s.id, substr(d.text, s.start + 1, s."end" - s.start) FROM sentences s '
