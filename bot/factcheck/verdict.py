@@ -14,7 +14,7 @@ paragraph, in the claim's language; the claim is aligned word by word with each 
 - altered: at least ALTERED_MIN_SHARE of the claim's words (and ALTERED_MIN_WORDS) on record in
   order in one place, but not exact;
 - translation_only: nothing close in the claim's language, but a sentence in another language is a
-  translation of it (passage embeddings within the model's threshold,
+  translation of it (sentence embeddings within the model's threshold,
   index/models: translation_min_cosine) and the record has no version
   in the claim's language: only a translation could be compared, the original is shown;
 - not_found: none of these; the nearest statements (by the speaker named, when one is) are shown,
