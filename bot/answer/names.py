@@ -11,6 +11,7 @@ How close a translated name must be: `AnswerSettings.entity_min_cosine` (index/s
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from anyascii import anyascii
 from rapidfuzz import fuzz
@@ -47,6 +48,7 @@ def entities(question: str, lang: str | None = None) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+@lru_cache(maxsize=200_000)  # pure, and every passage word of every candidate passes here
 def phonetic(word: str) -> str:
     key = anyascii(word).lower()
     for a, b in _PHONETIC:
@@ -56,6 +58,8 @@ def phonetic(word: str) -> str:
 
 def _present(entity: str, keys: set[str]) -> bool:
     key = phonetic(entity)
+    if key in keys:  # spelt the same: the loop below would find it too, key by key
+        return True
     prefix = key[: max(4, len(key) - 2)]
     for w in keys:
         if w.startswith(prefix) or (abs(len(w) - len(key)) <= 3 and fuzz.ratio(key, w) >= 80):

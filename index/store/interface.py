@@ -16,6 +16,10 @@ import numpy as np
 
 from ..errors import ModelMismatch
 
+# Stems whose passage counts a reader remembers: a published generation never changes, and one
+# question asks for the same stems once per candidate passage.
+TERM_CACHE = 100_000
+
 
 @dataclass(frozen=True)
 class IndexIdentity:

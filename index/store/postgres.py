@@ -55,6 +55,7 @@ from .interface import (
     PassageFilter,
     PassageRecord,
     SentenceRecord,
+    TERM_CACHE,
 )
 
 SCHEMA_VERSION = 1
@@ -288,6 +289,7 @@ class Generation(_Records):
         self._languages: dict[int, str | None] | None = None
         self._passage_total: int | None = None
         self._lengths: tuple[int, float] | None = None
+        self._term_df: dict[str, int] = {}
 
     def identity(self) -> IndexIdentity | None:
         model = self._meta("model")
@@ -398,13 +400,17 @@ class Generation(_Records):
 
     # -- search -----------------------------------------------------------------------------------
     def term_document_frequency(self, terms: Iterable[str]) -> dict[str, int]:
-        """Passages whose terms hold each term (a count over the GIN-indexed `simple` tsvector)."""
+        """Passages whose terms hold each term (a count over the GIN-indexed `simple` tsvector),
+        remembered as the SQLite reader does: a published generation never changes."""
         out = {}
         for t in set(terms):
-            row = self._one("SELECT count(*) FROM passages WHERE gen = %(g)s "
-                            "AND terms_tsv @@ plainto_tsquery('simple', %(t)s) "
-                            "AND numnode(plainto_tsquery('simple', %(t)s)) > 0", t=t)
-            out[t] = row[0]
+            if t not in self._term_df:
+                if len(self._term_df) >= TERM_CACHE:
+                    self._term_df.clear()
+                self._term_df[t] = self._one("SELECT count(*) FROM passages WHERE gen = %(g)s "
+                                             "AND terms_tsv @@ plainto_tsquery('simple', %(t)s) "
+                                             "AND numnode(plainto_tsquery('simple', %(t)s)) > 0", t=t)[0]
+            out[t] = self._term_df[t]
         return out
 
     def search_vectors(self, query: np.ndarray, k: int, speakers: Iterable[str] | None = None,

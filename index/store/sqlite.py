@@ -39,6 +39,7 @@ from .interface import (
     PassageFilter,
     PassageRecord,
     SentenceRecord,
+    TERM_CACHE,
 )
 
 SCHEMA_VERSION = 1
@@ -224,6 +225,7 @@ class Generation(_Records):
         self._texts: dict[int, str] = {}
         self._languages: dict[int, str | None] | None = None
         self._passage_total: int | None = None
+        self._term_df: dict[str, int] = {}
         if readonly:  # lock first, so the writer cannot remove it between our checks and our reads
             self._reader_lock = open(path / "readers.lock", "a+")
             fcntl.flock(self._reader_lock, fcntl.LOCK_SH)
@@ -358,10 +360,16 @@ class Generation(_Records):
 
     # -- search -----------------------------------------------------------------------------------
     def term_document_frequency(self, terms: Iterable[str]) -> dict[str, int]:
+        """Passages holding each stem (remembered: a published generation never changes, and one
+        question asks for the same stems once per candidate)."""
         out = {}
         for t in set(terms):
-            row = self.db.execute("SELECT doc FROM passages_vocab WHERE term = ?", (t,)).fetchone()
-            out[t] = row[0] if row else 0
+            if t not in self._term_df:
+                if len(self._term_df) >= TERM_CACHE:
+                    self._term_df.clear()
+                row = self.db.execute("SELECT doc FROM passages_vocab WHERE term = ?", (t,)).fetchone()
+                self._term_df[t] = row[0] if row else 0
+            out[t] = self._term_df[t]
         return out
 
     def search_vectors(self, query: np.ndarray, k: int, speakers: Iterable[str] | None = None,
