@@ -129,10 +129,11 @@ class EngineHolder:
             return self._engine
 
     def warm_up(self) -> None:
-        """Load the model and open the index now, in the background, so the first call is quick."""
+        """Load the model, open the index and answer a warm-up question now, in the background, so the
+        first call is quick."""
         def run() -> None:
             try:
-                self.get()
+                self.get().warm_up()
             except ToolError as exc:
                 log.warning("On Record cannot answer yet: %s", exc)
             except Exception:  # reported to clients on their first call; logged here in full

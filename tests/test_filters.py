@@ -220,3 +220,15 @@ def test_explicit_flags_on_the_command_line(small_index, monkeypatch):
     assert r.exit_code == 0 and "Filtered: bundestag-de" in r.stdout
     r = CliRunner().invoke(app, ["ask", "--from", "soon", "What was said?"])
     assert r.exit_code == 2 and "not a date" in r.output
+
+
+def test_warm_up_loads_date_languages_and_skips_unknown_ones(engine):
+    """A server warms up before serving: every configured language's month names are loaded, a code
+    dateparser does not know is passed over (not an error), and the engine answers afterwards."""
+    from bot.answer.filters import load_date_languages, month_number
+
+    load_date_languages(["sv", "xx", "ru"])
+    assert month_number("mars", "sv") == 3
+    assert month_number("марта", "ru") == 3
+    engine.warm_up()
+    assert engine.ask("What did Zakharova say about Moldova?").language == "en"

@@ -25,7 +25,7 @@ from .types import Answer
 from .compose import compose
 from .question import clean
 from .asked import Asked, question_language
-from .filters import FilterReader, FilterRequest, QuestionFilters
+from .filters import FilterReader, FilterRequest, QuestionFilters, load_date_languages
 from .assemble import QuoteAssembler
 from .live import LiveIndex
 from .lookup import lookup
@@ -117,6 +117,12 @@ class Engine:
 
     def close(self) -> None:
         self.live.close()
+
+    def warm_up(self) -> None:
+        """Pay now what the first questions would (a server calls it before serving): the model's first
+        call, the index's caches, the language detector, each configured language's month names."""
+        load_date_languages(self.settings.languages)
+        self.ask("warm-up question about the record", lang_hint="en", limit=1)
 
     def prepare(self, raw: str, lang_hint: str | None = None):
         """The cleaned question, its language, and notes for the answer (e.g. truncated)."""

@@ -229,7 +229,8 @@ def _warm_up(answerer: Answerer) -> None:
     """Answer one question before serving: the first one pays for lazy loading (model, index
     caches) and, holding the GIL, would otherwise delay the acknowledgement of the first requests."""
     try:
-        answerer.ask("warm-up question about the record", lang_hint="en", limit=1)
+        warm = getattr(answerer, "warm_up", None)  # the engine's own; any other Answerer: one question
+        warm() if warm else answerer.ask("warm-up question about the record", lang_hint="en", limit=1)
     except Exception as e:
         log.warning("warm-up question failed: %s", e)
 
