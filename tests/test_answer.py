@@ -150,6 +150,24 @@ def test_german_nouns_are_not_names_and_russian_names_match_across_spellings():
         assert len({phonetic(s) for s in spellings}) == 1, spellings
 
 
+def test_words_leading_up_to_a_found_name_are_not_missing():
+    """A first name or title before a surname the record has is part of that name (dev question d129:
+    the record says "Premierminister Hamdok", the question "Regierungschef Abdallah Hamdouk"); a name
+    after a comma, or a name whose own last word is missing, still counts."""
+    from bot.answer.names import missing_entities
+
+    record = "drei Treffen mit Premierminister Hamdok"
+    q = "Wie oft traf Maas den sudanesischen Regierungschef Abdallah Hamdouk?"
+    assert missing_entities(q, record, "de") == ["Maas"]
+    assert missing_entities("Was sagte Lawrow über Boris Johnson?", "Lavrov and Johnson", "de") == []
+    assert missing_entities("Was sagte Lawrow über Boris Johnson?", "Lavrov and Boris", "de") == ["Johnson"]
+    assert missing_entities("Traf Lawrow Boris, Johnson?", "Lavrov and Johnson", "de") == ["Boris"]
+    assert missing_entities("Was sagte Lawrow über die WHO Russland?", "Lavrov, Russland", "de") == ["WHO"]
+    # English puts a generic word last: "Chagos" is what the question turns on, not "Islands"
+    assert missing_entities("What did Lavrov say about the Chagos Islands?", "Lavrov, the Falkland Islands",
+                            "en") == ["Chagos"]
+
+
 def test_two_word_names_are_candidates_for_one_word_translations():
     from bot.answer.names import capitalised_words
 
