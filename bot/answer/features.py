@@ -46,13 +46,15 @@ def names_absent(store: StoreReader, q: Asked, passage_ids: list[int], tuning: A
     if not missing:
         return False
     words_found = capitalised_words(found)
-    for name in missing:  # another spelling or language of a name starts alike (Moskau/Moscow)
-        candidates = [w for w in words_found if phonetic(w)[:1] == phonetic(name)[:1]]
-        if not candidates:
-            return True
-        if float((vectors.words(candidates) @ vectors.words([name])[0]).max()) < tuning.entity_min_cosine:
-            return True
-    return False
+    # another spelling or language of a name starts alike (Moskau/Moscow)
+    candidates = {name: [w for w in words_found if phonetic(w)[:1] == phonetic(name)[:1]] for name in missing}
+    if not all(candidates.values()):
+        return True
+    # one call to the model for every word: with a large model a call costs about the same for one
+    # word as for twenty (its weights are read once per call)
+    vectors.words(list(dict.fromkeys([*missing, *(w for ws in candidates.values() for w in ws)])))
+    return any(float((vectors.words(ws) @ vectors.words([name])[0]).max()) < tuning.entity_min_cosine
+               for name, ws in candidates.items())
 
 
 def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: AnswerSettings,
