@@ -230,7 +230,10 @@ def _warm_up(answerer: Answerer) -> None:
     caches) and, holding the GIL, would otherwise delay the acknowledgement of the first requests."""
     try:
         warm = getattr(answerer, "warm_up", None)  # the engine's own; any other Answerer: one question
-        warm() if warm else answerer.ask("warm-up question about the record", lang_hint="en", limit=1)
+        if warm is not None:
+            warm()
+        else:
+            answerer.ask("warm-up question about the record", lang_hint="en", limit=1)
     except Exception as e:
         log.warning("warm-up question failed: %s", e)
 
