@@ -384,6 +384,14 @@ def fmt(v, unit: str) -> str:
     return f"{v:,}"
 
 
+def _ratio(o, b) -> str:
+    """On Record / baseline; a small ratio also as the baseline's multiple ("0.004x (1/269)")."""
+    if not (isinstance(o, (int, float)) and isinstance(b, (int, float)) and b):
+        return "-"
+    r = o / b
+    return f"{r:.3f}x (1/{b / o:,.0f})" if 0 < r < 0.1 else f"{r:.2f}x"
+
+
 def markdown(result: dict) -> str:
     f = result["figures"]
     lines = [f"On Record vs the LangChain baseline: {result['set']['files']} files "
@@ -392,7 +400,7 @@ def markdown(result: dict) -> str:
              "| figure | On Record | LangChain baseline | On Record / baseline |", "|---|---|---|---|"]
     for key, label, unit, _better in FIGURES:
         o, b = f["onrecord"].get(key), f["baseline"].get(key)
-        ratio = f"{o / b:.2f}x" if isinstance(o, (int, float)) and isinstance(b, (int, float)) and b else "-"
+        ratio = _ratio(o, b)
         notes = [s for s in SYSTEMS if key in result["from_cache"].get(s, [])]
         tag = f" (cached vectors: {', '.join(notes)})" if notes else ""
         lines.append(f"| {label}{tag} | {fmt(o, unit)} | {fmt(b, unit)} | {ratio} |")

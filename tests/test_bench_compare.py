@@ -72,3 +72,13 @@ def test_compare_runs_and_reports_every_figure_for_both(corpus, tmp_path, embedd
     assert np.allclose(first, embedder.embed_passages(texts), atol=1e-5)
     result["from_cache"]["onrecord"] = ["index_seconds"]
     assert "(cached vectors: onrecord)" in markdown(result)  # figures from the cache say so
+
+
+def test_a_small_ratio_also_reads_as_the_baseline_multiple():
+    """"0.00x" said nothing about adding a transcript (1.5 s against a 404 s rebuild)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from bench_compare import _ratio
+
+    assert _ratio(1.50, 403.71) == "0.004x (1/269)"
+    assert _ratio(108.0, 56.0) == "1.93x"
+    assert _ratio(None, 3.0) == "-" and _ratio(1.0, 0) == "-"
