@@ -224,3 +224,27 @@ def test_the_engine_answers_from_an_approximate_index(index_copy, engine, embedd
             assert a.quotes[0].text == b.quotes[0].text and a.quotes[0].source == b.quotes[0].source
     finally:
         approx.close()
+
+
+def test_full_text_leaves_out_stems_too_common_to_matter_only_in_a_large_index(small_index, monkeypatch):
+    """At archive size a stem held by more than FTS_COMMON passages is not searched (scoring every passage
+    that holds it grows with the index); an index below that size searches every stem."""
+    import index.search as search
+    from index.store import open_backend
+    from index.textnorm import stems
+
+    store = open_backend(small_index).open_reader()
+    try:
+        terms = stems("What did the Minister say about the European Parliament and the Commission?", "en")
+        df = store.term_document_frequency(terms)
+        assert search.searched_terms(store, terms) == terms  # small index: untouched
+        common = max(terms, key=lambda t: df[t])
+        rare = min((t for t in terms if df[t] > 0), key=lambda t: df[t])
+        assert df[common] > df[rare]
+        monkeypatch.setattr(search, "FTS_COMMON", df[rare])  # as if the index had grown past it
+        kept = search.searched_terms(store, terms)
+        assert rare in kept and common not in kept
+        assert all(df[t] <= df[rare] for t in kept)
+        assert search.fts_search(store, "the Commission and the European Parliament", "en", 5)
+    finally:
+        store.close()

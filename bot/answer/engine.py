@@ -122,6 +122,8 @@ class Engine:
         """Pay now what the first questions would (a server calls it before serving): the model's first
         call, the index's caches, the language detector, each configured language's month names."""
         load_date_languages(self.settings.languages)
+        with self.live.reader() as store:
+            self.filters.collections.of(store)  # the index's collections, read once per generation
         self.ask("warm-up question about the record", lang_hint="en", limit=1)
 
     def prepare(self, raw: str, lang_hint: str | None = None):

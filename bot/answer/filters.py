@@ -402,11 +402,15 @@ class Collections:
             sources = store.sources()
             names: list[str] = []
             if len(sources) > 1:
-                root = os.path.commonpath(sources)
+                # the common folder of all sources is that of the first and last in sorted order
+                # (string work only: os.path.relpath over 150k sources took 4.6 s)
+                root = os.path.commonpath([min(sources), max(sources)])
+                seen: set[str] = set()
                 for s in sources:
-                    parts = os.path.relpath(s, root).split(os.sep)
-                    if len(parts) > 1 and parts[0] not in names:
-                        names.append(parts[0])
+                    head, sep, _ = s[len(root):].lstrip(os.sep).partition(os.sep)
+                    if sep and head not in seen:
+                        seen.add(head)
+                        names.append(head)
             keys = [(_key(tok), name) for name in names for tok in re.split(r"[-_.\s]+", name)
                     if tok.isalpha() and len(tok) >= 5]
             self._by_gen = {store.name: (names, keys)}
