@@ -414,8 +414,10 @@ class Generation(_Records):
         ids = self._speaker_ids.get(names)
         if ids is None:
             marks = ",".join("?" * len(names))
-            ids = np.fromiter((r[0] for r in self.db.execute(
-                f"SELECT id FROM passages WHERE speaker IN ({marks}) ORDER BY id", names)), dtype=np.int64)
+            # one string from SQLite, parsed by numpy: no Python object per passage
+            joined = self.db.execute(f"SELECT group_concat(id) FROM passages WHERE speaker IN ({marks})",
+                                     names).fetchone()[0]
+            ids = np.sort(np.fromstring(joined, dtype=np.int64, sep=",")) if joined else np.zeros(0, np.int64)
             if len(self._speaker_ids) >= SPEAKER_CACHE:
                 self._speaker_ids.pop(next(iter(self._speaker_ids)))
             self._speaker_ids[names] = ids
