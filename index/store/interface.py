@@ -19,7 +19,7 @@ from ..errors import ModelMismatch
 # Stems whose passage counts a reader remembers: a published generation never changes, and one
 # question asks for the same stems once per candidate passage.
 TERM_CACHE = 100_000
-# Speaker sets whose passage ids a reader remembers (a named speaker's search admits only them).
+# Filters (speaker sets, metadata filters) whose admitted passage ids a reader remembers.
 SPEAKER_CACHE = 64
 
 

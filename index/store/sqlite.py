@@ -227,7 +227,7 @@ class Generation(_Records):
         self._languages: dict[int, str | None] | None = None
         self._passage_total: int | None = None
         self._term_df: dict[str, int] = {}
-        self._speaker_ids: dict[tuple[str, ...], np.ndarray] = {}
+        self._id_sets: dict[tuple, np.ndarray] = {}  # filter query -> admitted passage ids
         if readonly:  # lock first, so the writer cannot remove it between our checks and our reads
             self._reader_lock = open(path / "readers.lock", "a+")
             fcntl.flock(self._reader_lock, fcntl.LOCK_SH)
@@ -392,9 +392,7 @@ class Generation(_Records):
             k = min(k, len(ids))
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
         if where is not None and not where.empty:
-            cond, args = filter_sql(where)
-            admitted = np.fromiter((r[0] for r in self.db.execute(f"SELECT p.id {_FILTER_JOIN} WHERE {cond}", args)),
-                                   dtype=np.int64)
+            admitted = self._passages_admitted(where)
             if params is not None:  # both: the passages of those speakers the filter admits
                 admitted = np.intersect1d(admitted, ids)
             if len(admitted) == 0:
@@ -409,18 +407,27 @@ class Generation(_Records):
         return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
 
     def _passages_of_speakers(self, names: tuple[str, ...]) -> np.ndarray:
-        """Ids of the speakers' passages (remembered for the SPEAKER_CACHE last speaker sets: a
-        speaker named often holds a large share of an archive, 100k ids at 1M passages)."""
-        ids = self._speaker_ids.get(names)
+        """Ids of the speakers' passages (a speaker named often holds a large share of an archive,
+        100k ids at 1M passages)."""
+        marks = ",".join("?" * len(names))
+        return self._ids(f"SELECT group_concat(id) FROM passages WHERE speaker IN ({marks})", names)
+
+    def _passages_admitted(self, where: PassageFilter) -> np.ndarray:
+        """Ids of the passages a filter admits (a collection can be a tenth of an archive)."""
+        cond, args = filter_sql(where)
+        return self._ids(f"SELECT group_concat(p.id) {_FILTER_JOIN} WHERE {cond}", args)
+
+    def _ids(self, sql: str, args) -> np.ndarray:
+        """Sorted ids from a query returning one group_concat: one string from SQLite, parsed by numpy
+        (no Python object per passage); the last SPEAKER_CACHE queries' answers remembered."""
+        key = (sql, tuple(args))
+        ids = self._id_sets.get(key)
         if ids is None:
-            marks = ",".join("?" * len(names))
-            # one string from SQLite, parsed by numpy: no Python object per passage
-            joined = self.db.execute(f"SELECT group_concat(id) FROM passages WHERE speaker IN ({marks})",
-                                     names).fetchone()[0]
+            joined = self.db.execute(sql, list(args)).fetchone()[0]
             ids = np.sort(np.fromstring(joined, dtype=np.int64, sep=",")) if joined else np.zeros(0, np.int64)
-            if len(self._speaker_ids) >= SPEAKER_CACHE:
-                self._speaker_ids.pop(next(iter(self._speaker_ids)))
-            self._speaker_ids[names] = ids
+            if len(self._id_sets) >= SPEAKER_CACHE:
+                self._id_sets.pop(next(iter(self._id_sets)))
+            self._id_sets[key] = ids
         return ids
 
     def search_passage_terms(self, terms: list[str], language: str | None, k: int,
