@@ -20,7 +20,7 @@ from ..errors import ModelMismatch
 # question asks for the same stems once per candidate passage.
 TERM_CACHE = 100_000
 # Filters (speaker sets, metadata filters) whose admitted passage ids a reader remembers.
-SPEAKER_CACHE = 64
+FILTER_CACHE = 64
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from .interface import (
     PassageFilter,
     PassageRecord,
     SentenceRecord,
-    SPEAKER_CACHE,
+    FILTER_CACHE,
     TERM_CACHE,
 )
 
@@ -419,13 +419,14 @@ class Generation(_Records):
 
     def _ids(self, sql: str, args) -> np.ndarray:
         """Sorted ids from a query returning one group_concat: one string from SQLite, parsed by numpy
-        (no Python object per passage); the last SPEAKER_CACHE queries' answers remembered."""
+        (no Python object per passage); the last FILTER_CACHE answers remembered, read-only."""
         key = (sql, tuple(args))
         ids = self._id_sets.get(key)
         if ids is None:
             joined = self.db.execute(sql, list(args)).fetchone()[0]
             ids = np.sort(np.fromstring(joined, dtype=np.int64, sep=",")) if joined else np.zeros(0, np.int64)
-            if len(self._id_sets) >= SPEAKER_CACHE:
+            ids.flags.writeable = False  # shared by the questions that ask the same filter
+            if len(self._id_sets) >= FILTER_CACHE:
                 self._id_sets.pop(next(iter(self._id_sets)))
             self._id_sets[key] = ids
         return ids
