@@ -63,6 +63,7 @@ def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: An
     or None (the cross_encoder column is then 0)."""
     if not hits:
         return np.zeros((0, len(FEATURES)), dtype=np.float64)
+    store.passages(h.passage_id for h in hits)  # one read for all (a server-backed store remembers them)
     dense = [h.dense for h in hits if h.dense is not None]
     best = max(dense, default=0.0)
     floor = min(dense, default=0.0)

@@ -359,3 +359,25 @@ def test_a_speaker_filter_admits_unattributed_passages_of_a_document_titled_with
         assert r.count_documents(PassageFilter(speakers=("Anja Karliczek",), titled=("Karliczek",))) == 1
     finally:
         r.close()
+
+
+def test_sentences_without_vectors_walks_past_many_that_have_one(make_backend, identity, tmp_path):
+    """The embedding loop's read: with hundreds of sentences already embedded (the last generation's),
+    the next batch is the first ones without a vector, in id order, however far past they lie."""
+    backend = make_backend()
+    w = backend.open_writer(identity)
+    line = "Die Bundesregierung hält an ihrem Ziel fest. "
+    text = line * 700
+    f = w.add_file(FileRecord(str(tmp_path / "long.txt"), "c" * 64, len(text), 1.0))
+    doc = w.add_document(f, 0, text, 0, len(text), "Rede", "Olaf Scholz", "2024-01-01", "de", None, "text")
+    w.add_passages(doc, [_passage(text[i * 100 * len(line):(i + 1) * 100 * len(line)], i * 100 * len(line), "de",
+                                  "Olaf Scholz") for i in range(7)])
+    todo = w.sentences_without_vectors(1000)
+    assert len(todo) == 700 and [sid for sid, _ in todo] == sorted(sid for sid, _ in todo)
+    assert {t for _, t in todo} == {line.strip()}
+    w.add_sentence_vectors([sid for sid, _ in todo[:650]], np.ones((650, identity.dimension), dtype=np.float32))
+    assert w.sentences_without_vectors(20) == todo[650:670]
+    assert w.sentences_without_vectors(1000, after=todo[660][0]) == todo[661:]
+    w.add_sentence_vectors([todo[699][0]], np.ones((1, identity.dimension), dtype=np.float32))
+    assert w.sentences_without_vectors(1000) == todo[650:699]
+    w.abort()
