@@ -94,8 +94,9 @@ class EmbedWorker:
 class _Handle:
     """Vectors of one submitted batch: `result()` waits for its slices and joins them in order."""
 
-    def __init__(self, refs: list, dimension: int):
-        self.refs, self.dimension = refs, dimension
+    def __init__(self, refs: list, dimension: int, order: np.ndarray | None = None):
+        """`order`: the submitted texts' positions in the order they were sliced (None: as given)."""
+        self.refs, self.dimension, self.order = refs, dimension, order
 
     def result(self) -> np.ndarray:
         if not self.refs:
@@ -105,7 +106,12 @@ class _Handle:
             parts = ray.get(self.refs)
         except ray.exceptions.RayError as exc:
             raise ModelError(f"a Ray embedding worker failed: {exc}") from exc
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        vecs = np.concatenate(parts).astype(np.float32, copy=False)
+        if self.order is None:
+            return vecs
+        out = np.empty_like(vecs)
+        out[self.order] = vecs
+        return out
 
 
 class RayEmbedder:
@@ -165,15 +171,18 @@ class RayEmbedder:
         texts = list(texts)
         if not texts:
             return _Handle([], self.dimension)
-        # Cut the batch so every actor gets a share, in slices of at most slice_size.
+        # Cut the batch so every actor gets a share, in slices of at most slice_size, of texts of
+        # similar length: the model pads each slice to its longest text, so slices cut in the given
+        # order (sentences by id: a short one beside a long one) computed mostly padding.
         size = max(1, min(self.slice_size, math.ceil(len(texts) / len(self.actors))))
+        order = np.argsort([-len(t) for t in texts], kind="stable")
         refs = []
         for i in range(0, len(texts), size):
             a = self._least_busy()
-            ref = getattr(self.actors[a], kind).remote(texts[i : i + size])
+            ref = getattr(self.actors[a], kind).remote([texts[j] for j in order[i : i + size]])
             self._outstanding[a].append(ref)
             refs.append(ref)
-        return _Handle(refs, self.dimension)
+        return _Handle(refs, self.dimension, order)
 
     def submit_passages(self, texts: list[str]) -> _Handle:
         return self._submit(texts, "embed_passages")

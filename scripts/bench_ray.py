@@ -84,7 +84,8 @@ def main() -> None:
 
     import ray
 
-    from index.embedder import SentenceTransformerEmbedder, default_model_path
+    from index import models
+    from index.embedder import SentenceTransformerEmbedder
     from index.indexer import run_index
     from index.ray_index import RayEmbedder
     from index.settings import Settings
@@ -92,7 +93,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="onrecord-bench-ray-"))
     try:
         files = extract_sample(args.scale, work / "files", args.kb)
-        model = os.environ.get("ONRECORD_MODEL") or str(default_model_path(Settings()))
+        model = models.resolve(Settings()).ref  # ONRECORD_MODEL (a shipped name or a folder), or the default
 
         def settings(name: str) -> Settings:
             return Settings(home=work / "home", index=work / name / "index", model=model)
