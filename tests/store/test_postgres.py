@@ -247,3 +247,24 @@ def test_hnsw_search_finds_what_exact_search_finds_on_real_vectors(pg_server, sm
         assert all(len(rows) == 10 for rows in speaker_rows)  # the iterative scan fills k past the filter
     finally:
         a.close(), b.close(), fast.close(), exact.close()
+
+
+def test_scale_bench_writes_a_real_index_into_postgresql_and_answers_from_it(pg_server, small_index, embedder):
+    """`scripts/bench scale --backend postgresql` (smoke, not speed): the copy goes through the
+    PostgreSQL writer, the whole engine answers from it, the recall check runs."""
+    from scripts.bench_scale import ask, build, recall_at_10, server_memory_mb
+
+    db = f"scale_{os.getpid()}_{np.random.randint(1 << 30)}"
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db}"')
+    source = open_backend(small_index).open_reader()
+    n = source.passage_count()
+    source.close()
+    url = pg_server.get_uri(db)
+    built = build(small_index, url, n)
+    assert built["passages"] == n and built["disk_mb"] > 0 and built["written_per_s"] > 0
+    result = ask(url, 3, embedder=embedder)
+    assert result["passages"] == n and 0 < result["p50_ms"] <= result["p99_ms"]
+    recall = recall_at_10(url, 3, embedder=embedder)
+    assert (recall["recall_at_10"], recall["approximate"]) == (1.0, False)  # small: searched exactly
+    assert server_memory_mb(None) is None and server_memory_mb(2**22 + 7) is None  # no such process
