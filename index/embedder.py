@@ -300,6 +300,80 @@ class SentenceTransformerEmbedder:
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, self._query_prompt)
 
+    def _late_modules(self):
+        """The modules after mean pooling (dense layers, normalisation), or None when this model's
+        pooling is not a mean over every token (late chunking then does not apply)."""
+        modules = list(self.model)
+        at = next((i for i, m in enumerate(modules) if type(m).__name__ == "Pooling"), None)
+        if at is None:
+            return None
+        pooling = modules[at]
+        mode = getattr(pooling, "pooling_mode", None) or (
+            "mean" if getattr(pooling, "pooling_mode_mean_tokens", False) else None)
+        if mode != "mean" or not getattr(pooling, "include_prompt", True):
+            return None
+        return modules[at + 1 :]
+
+    def embed_passages_with_sentences(self, texts: list[str], spans: list[list[tuple[int, int]]]
+                                      ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """Passage vectors (as `embed_passages` gives them) and, from the same forward pass, a vector
+        for each (start, end) character span of each text: the mean of the passage's token embeddings
+        over the span, through the model's layers after pooling ("late chunking": a sentence read in
+        its passage, at no extra model cost). None for a span the model's window cut off, or for
+        every span when the model does not pool by mean; embed those separately."""
+        import torch
+
+        texts = list(texts)
+        out_p = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        out_s: list[list[np.ndarray | None]] = [[None] * len(sp) for sp in spans]
+        if not texts:
+            return out_p, out_s
+        rest = self._late_modules()
+        if rest is None:
+            return self.embed_passages(texts), out_s
+        prompt = self.prompts["passage"]
+        threads = 1 if len(texts) <= SMALL_INPUT else self.threads
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        tokenizer = self.model.tokenizer
+        with torch.inference_mode():
+            for b in range(0, len(order), self.batch_size):
+                idx = order[b : b + self.batch_size]
+                full = [prompt + texts[i] for i in idx]
+                features = self.model.preprocess(full)
+                offsets = tokenizer(full, padding=True, truncation=True, max_length=self.model.max_seq_length,
+                                    return_offsets_mapping=True, return_tensors="pt")
+                if not torch.equal(offsets["input_ids"], features["input_ids"]):
+                    out_p[idx] = self.embed_passages([texts[i] for i in idx])  # tokenised differently: no spans
+                    continue
+                result = self.model.forward(features)
+                out_p[idx] = result["sentence_embedding"].float().numpy()[:, : self.dimension]
+                tokens, mask = result["token_embeddings"], features["attention_mask"].bool()
+                pooled, where = [], []
+                for row, i in enumerate(idx):
+                    off = offsets["offset_mapping"][row]
+                    real = mask[row] & (off[:, 1] > off[:, 0])
+                    covered = int(off[real, 1].max()) if bool(real.any()) else 0
+                    for n, (start, end) in enumerate(spans[i]):
+                        a, z = start + len(prompt), end + len(prompt)
+                        if z > covered:
+                            continue  # past the model's window
+                        sel = real & (off[:, 1] > a) & (off[:, 0] < z)
+                        if bool(sel.any()):
+                            pooled.append(tokens[row][sel].float().mean(0))
+                            where.append((i, n))
+                if pooled:
+                    feats = {"sentence_embedding": torch.stack(pooled).to(tokens.dtype)}
+                    for module in rest:
+                        feats = module(feats)
+                    vecs = feats["sentence_embedding"].float().numpy()[:, : self.dimension]
+                    vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+                    for (i, n), v in zip(where, vecs):
+                        out_s[i][n] = np.ascontiguousarray(v, dtype=np.float32)
+        out_p /= np.maximum(np.linalg.norm(out_p, axis=1, keepdims=True), 1e-12)
+        return out_p, out_s
+
     def info(self) -> dict:
         return {
             "name": self.name,
@@ -416,3 +490,18 @@ class SharedEmbedder:
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         with self.lock:
             return self.inner.embed_queries(texts)
+
+    def embed_passages_with_sentences(self, texts: list[str], spans: list[list[tuple[int, int]]]):
+        """The inner embedder's late-chunked sentence vectors (see SentenceTransformerEmbedder), in slices."""
+        late = getattr(self.inner, "embed_passages_with_sentences", None)
+        if late is None:
+            return self.embed_passages(texts), [[None] * len(sp) for sp in spans]
+        parts, sents = [], []
+        for i in range(0, len(texts), self.slice_size):
+            with self.lock:
+                p, sv = late(texts[i : i + self.slice_size], spans[i : i + self.slice_size])
+            parts.append(p)
+            sents += sv
+        if not parts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        return np.concatenate(parts), sents

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 from tqdm import tqdm
 
 from .chunk import CHUNKER_VERSION, chunk_document
@@ -149,33 +150,52 @@ class _Pending:
     batches are embedded elsewhere. Vectors are written from here, in the order the batches were made.
     """
 
-    def __init__(self, writer: StoreWriter, embedder: Embedder, bar: tqdm | None):
+    def __init__(self, writer: StoreWriter, embedder: Embedder, bar: tqdm | None, late: bool = False):
+        """`late`: sentence vectors from the passages' own pass where the embedder offers it
+        (`embed_passages_with_sentences`, or `submit_passages_with_sentences` to hand over)."""
         self.writer, self.embedder, self.bar = writer, embedder, bar
         self.ids: list[int] = []
         self.texts: list[str] = []
-        self.submit = getattr(embedder, "submit_passages", None)
-        self.in_flight: collections.deque = collections.deque()  # (ids, handle), oldest first
+        self.spans: list[list[tuple[int, int, int]]] = []  # per passage: (sentence id, start, end) in its text
+        self.late = late and hasattr(embedder, "embed_passages_with_sentences")
+        self.submit = getattr(embedder, "submit_passages_with_sentences" if self.late else "submit_passages", None)
+        self.in_flight: collections.deque = collections.deque()  # (ids, spans, handle), oldest first
+        self.sentences = 0  # sentence vectors written from the passages' pass
 
-    def add(self, pid: int, text: str) -> None:
+    def add(self, pid: int, text: str, sentences: list[tuple[int, int, int]] | None = None) -> None:
         self.ids.append(pid)
         self.texts.append(text)
+        self.spans.append(list(sentences or []))
         if len(self.ids) >= EMBED_BATCH:
             self.flush(wait=False)
 
     def flush(self, wait: bool = True) -> None:
         """Embed what is waiting; with `wait`, also every batch still in flight."""
         if self.ids:
-            if self.submit is None:
-                self._write(self.ids, self.embedder.embed_passages(self.texts))
+            spans = [[(a, z) for _, a, z in sp] for sp in self.spans]
+            if self.submit is not None:
+                args = (self.texts, spans) if self.late else (self.texts,)
+                self.in_flight.append((self.ids, self.spans, self.submit(*args)))
+            elif self.late:
+                self._write(self.ids, self.spans, self.embedder.embed_passages_with_sentences(self.texts, spans))
             else:
-                self.in_flight.append((self.ids, self.submit(self.texts)))
-            self.ids, self.texts = [], []
+                self._write(self.ids, self.spans, self.embedder.embed_passages(self.texts))
+            self.ids, self.texts, self.spans = [], [], []
         limit = 0 if wait else max(1, int(getattr(self.embedder, "max_in_flight", 1)))
         while len(self.in_flight) > limit:
-            ids, handle = self.in_flight.popleft()
-            self._write(ids, handle.result())
+            ids, spans, handle = self.in_flight.popleft()
+            self._write(ids, spans, handle.result())
 
-    def _write(self, ids: list[int], vecs) -> None:
+    def _write(self, ids: list[int], spans: list[list[tuple[int, int, int]]], result) -> None:
+        if self.late:
+            vecs, sentence_vecs = result
+            got = [(sid, v) for sp, row in zip(spans, sentence_vecs) for (sid, _, _), v in zip(sp, row)
+                   if v is not None]
+            if got:  # the rest (cut off by the model's window) are embedded on their own afterwards
+                self.writer.add_sentence_vectors([sid for sid, _ in got], np.stack([v for _, v in got]))
+                self.sentences += len(got)
+        else:
+            vecs = result
         self.writer.add_vectors(ids, vecs)
         if self.bar is not None:
             self.bar.update(len(ids))
@@ -197,8 +217,21 @@ def _insert_document(
                           for s in p.sentences)
         rows.append(NewPassage(p.start, p.end, p.speaker, p.paragraph, p.time, p.context, p.spoken_language, p.role,
                                terms, sentences))
-    for pid, p in zip(writer.add_passages(doc_id, rows), passages):
-        pending.add(pid, p.embed_text(doc))
+    pids = writer.add_passages(doc_id, rows)
+    sentence_ids: list[int] = []
+    if pending.late:  # the stored sentences' ids, in document order as the passages hold them
+        sentence_ids = [sid for sid, _ in writer.document_sentences(doc_id)]
+        if len(sentence_ids) != sum(len(p.sentences) for p in passages):
+            sentence_ids = []  # not as written: their vectors are made on their own
+    at = 0
+    for pid, p in zip(pids, passages):
+        text = p.embed_text(doc)
+        spans = None
+        if sentence_ids:
+            shift = len(text) - (p.end - p.start) - p.start  # the passage's words end its embedded text
+            spans = [(sentence_ids[at + n], s.start + shift, s.end + shift) for n, s in enumerate(p.sentences)]
+            at += len(p.sentences)
+        pending.add(pid, text, spans)
     return doc_id, len(passages)
 
 
@@ -246,7 +279,7 @@ def run_index(
         for f in files.values():
             if f.duplicate_of is None:
                 by_sha.setdefault(f.sha256, f.source)
-        pending = _Pending(writer, embedder, bar)
+        pending = _Pending(writer, embedder, bar, late=settings.sentence_vectors and settings.late_sentence_vectors)
         new_docs: list[int] = []
         max_bytes = settings.max_file_mb * 2**20
         seen: set[str] = set()
@@ -344,10 +377,11 @@ def run_index(
                 summary.documents += 1
                 new_docs.append(doc_id)
         pending.flush()
+        summary.sentences = pending.sentences
         if settings.sentence_vectors:  # this run's sentences, and those of an index built without them
-            summary.sentences = embed_sentences(writer, embedder, bar)
+            summary.sentences += embed_sentences(writer, embedder, bar)
         if new_docs:
-            link_versions(writer, embedder, new_docs)
+            link_versions(writer, embedder, new_docs, stored=not pending.late)
         counts = writer.counts()
         summary.total_documents, summary.total_passages = counts["documents"], counts["passages"]
         changed = summary.added or summary.updated or summary.removed or summary.duplicates or summary.sentences

@@ -82,6 +82,9 @@ class EmbedWorker:
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._timed(self.embedder.embed_passages, texts)
 
+    def embed_passages_with_sentences(self, texts: list[str], spans: list[list[tuple[int, int]]]):
+        return self._timed(lambda t: self.embedder.embed_passages_with_sentences(t, spans), texts)
+
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._timed(self.embedder.embed_queries, texts)
 
@@ -94,24 +97,32 @@ class EmbedWorker:
 class _Handle:
     """Vectors of one submitted batch: `result()` waits for its slices and joins them in order."""
 
-    def __init__(self, refs: list, dimension: int, order: np.ndarray | None = None):
-        """`order`: the submitted texts' positions in the order they were sliced (None: as given)."""
-        self.refs, self.dimension, self.order = refs, dimension, order
+    def __init__(self, refs: list, dimension: int, order: np.ndarray | None = None, with_sentences: bool = False):
+        """`order`: the submitted texts' positions in the order they were sliced (None: as given);
+        `with_sentences`: slices return (passage vectors, sentence vectors per passage)."""
+        self.refs, self.dimension, self.order, self.with_sentences = refs, dimension, order, with_sentences
 
-    def result(self) -> np.ndarray:
+    def result(self):
         if not self.refs:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            empty = np.zeros((0, self.dimension), dtype=np.float32)
+            return (empty, []) if self.with_sentences else empty
         ray = _ray()
         try:
             parts = ray.get(self.refs)
         except ray.exceptions.RayError as exc:
             raise ModelError(f"a Ray embedding worker failed: {exc}") from exc
-        vecs = np.concatenate(parts).astype(np.float32, copy=False)
-        if self.order is None:
-            return vecs
-        out = np.empty_like(vecs)
-        out[self.order] = vecs
-        return out
+        sentences = [row for _, rows in parts for row in rows] if self.with_sentences else None
+        vecs = np.concatenate([p for p, _ in parts] if self.with_sentences else parts).astype(np.float32, copy=False)
+        if self.order is not None:
+            out = np.empty_like(vecs)
+            out[self.order] = vecs
+            vecs = out
+            if sentences is not None:
+                back: list = [None] * len(sentences)
+                for pos, row in zip(self.order, sentences):
+                    back[pos] = row
+                sentences = back
+        return (vecs, sentences) if self.with_sentences else vecs
 
 
 class RayEmbedder:
@@ -167,10 +178,10 @@ class RayEmbedder:
                 _, self._outstanding[i] = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
         return min(range(len(self.actors)), key=lambda i: len(self._outstanding[i]))
 
-    def _submit(self, texts: list[str], kind: str) -> _Handle:
+    def _submit(self, texts: list[str], kind: str, spans: list[list[tuple[int, int]]] | None = None) -> _Handle:
         texts = list(texts)
         if not texts:
-            return _Handle([], self.dimension)
+            return _Handle([], self.dimension, with_sentences=spans is not None)
         # Cut the batch so every actor gets a share, in slices of at most slice_size, of texts of
         # similar length: the model pads each slice to its longest text, so slices cut in the given
         # order (sentences by id: a short one beside a long one) computed mostly padding.
@@ -179,13 +190,22 @@ class RayEmbedder:
         refs = []
         for i in range(0, len(texts), size):
             a = self._least_busy()
-            ref = getattr(self.actors[a], kind).remote([texts[j] for j in order[i : i + size]])
+            part = order[i : i + size]
+            args = ([texts[j] for j in part],) if spans is None else ([texts[j] for j in part], [spans[j] for j in part])
+            ref = getattr(self.actors[a], kind).remote(*args)
             self._outstanding[a].append(ref)
             refs.append(ref)
-        return _Handle(refs, self.dimension, order)
+        return _Handle(refs, self.dimension, order, with_sentences=spans is not None)
 
     def submit_passages(self, texts: list[str]) -> _Handle:
         return self._submit(texts, "embed_passages")
+
+    def submit_passages_with_sentences(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> _Handle:
+        return self._submit(texts, "embed_passages_with_sentences", spans)
+
+    def embed_passages_with_sentences(self, texts: list[str], spans: list[list[tuple[int, int]]]):
+        """Late sentence vectors (index.embedder.SentenceTransformerEmbedder), on the actors."""
+        return self._submit(texts, "embed_passages_with_sentences", spans).result()
 
     # -- the Embedder protocol ------------------------------------------------------------------
 

@@ -289,6 +289,16 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_LANGUAGES),
         description="ISO 639-1 codes language detection may answer with (ONRECORD_LANGUAGES, JSON list).",
     )
+    late_sentence_vectors: bool = Field(
+        default=False,
+        description=(
+            "Take each sentence's vector from its passage's own pass through the model, the mean of the "
+            "passage's token embeddings over the sentence (ONRECORD_LATE_SENTENCE_VECTORS; \"late chunking\"), "
+            "instead of embedding every sentence again on its own: indexing embeds each text once, about "
+            "half the time. The sentence is then read in its passage's context. Applies to models that "
+            "pool by mean (both shipped ones); sentences past the model's window are embedded on their own."
+        ),
+    )
     passage_chars: int = Field(
         default=700, description="Target passage size in characters (a few sentences; fits the model window)."
     )

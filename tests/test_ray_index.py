@@ -154,6 +154,16 @@ def test_ray_embedder_is_an_embedder(embedder, ray_embedder):
     got, want = emb.embed_passages(texts[:4]), embedder.embed_passages(texts[:4])
     assert [int(np.argmax(want @ g)) for g in got] == [0, 1, 2, 3]
     assert emb.embed_passages([]).shape == (0, embedder.dimension)
+    # late sentence vectors on the actors: as the local model gives them, each for its own passage
+    spans = [[(0, len(t))] for t in texts[:6]]
+    spans[0] = [(0, 6), (7, len(texts[0]))]
+    got_p, got_s = emb.embed_passages_with_sentences(texts[:6], spans)
+    want_p, want_s = embedder.embed_passages_with_sentences(texts[:6], spans)
+    np.testing.assert_allclose(got_p, want_p, atol=tol)
+    assert [len(r) for r in got_s] == [2, 1, 1, 1, 1, 1]
+    np.testing.assert_allclose(np.stack([v for r in got_s for v in r]), np.stack([v for r in want_s for v in r]),
+                               atol=tol)
+    assert emb.submit_passages_with_sentences([], []).result()[1] == []
 
 
 def test_cli_refuses_ray_with_watch(tmp_path):
