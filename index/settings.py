@@ -296,7 +296,9 @@ class Settings(BaseSettings):
             "passage's token embeddings over the sentence (ONRECORD_LATE_SENTENCE_VECTORS; \"late chunking\"), "
             "instead of embedding every sentence again on its own: indexing embeds each text once, about "
             "half the time. The sentence is then read in its passage's context. Applies to models that "
-            "pool by mean (both shipped ones); sentences past the model's window are embedded on their own."
+            "pool by mean (both shipped ones); sentences past the model's window are embedded on their own. "
+            "Versions are aligned, and fact-checks look for translations, with sentences embedded on their "
+            "own as before: set it alike for indexing and serving."
         ),
     )
     passage_chars: int = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from index.indexer import run_index
 from index.store import all_documents, open_backend
@@ -48,11 +49,17 @@ def test_a_sentence_past_the_model_window_gets_none(embedder):
     assert sentences[0][0] is not None and sentences[0][1] is None
 
 
-def test_an_index_built_with_late_sentence_vectors(tmp_path, corpus, embedder, small_index):
+@pytest.fixture(scope="module")
+def late_built(tmp_path_factory, corpus, embedder):
+    settings = _settings(tmp_path_factory.mktemp("late") / "index").model_copy(update={"late_sentence_vectors": True})
+    summary = run_index([corpus / p for p in SMALL_SET], settings, embedder=embedder, progress=False)
+    return settings, summary
+
+
+def test_an_index_built_with_late_sentence_vectors(late_built, embedder, small_index):
     """Every sentence gets a vector from its passage's pass; the answers' inputs (passages, their
     vectors, sentences) equal a normal build's; versions are aligned exactly as in a normal build."""
-    settings = _settings(tmp_path / "index").model_copy(update={"late_sentence_vectors": True})
-    summary = run_index([corpus / p for p in SMALL_SET], settings, embedder=embedder, progress=False)
+    settings, summary = late_built
     late, normal = open_backend(settings.index_dir).open_reader(), open_backend(small_index).open_reader()
     try:
         docs = {(d.source, d.ordinal): d for d in all_documents(late)}
@@ -82,3 +89,19 @@ def test_an_index_built_with_late_sentence_vectors(tmp_path, corpus, embedder, s
         assert np.median(closer) > 0.7  # in context, yet the same sentences
     finally:
         late.close(), normal.close()
+
+
+def test_fact_checks_still_find_translations_on_such_an_index(late_built, embedder):
+    """The translation threshold is set for sentences embedded on their own: with late vectors the
+    check embeds the candidates so (read in context, the Swedish and English versions fell below it)."""
+    from bot.answer import Engine
+    from bot.factcheck.verdict import check
+
+    settings, _ = late_built
+    engine = Engine.open(settings=settings, embedder=embedder)
+    try:
+        v = check(engine, "Нас не устроит перемирие.", speaker="Лавров")
+        assert v.kind == "translation_only" and v.quote is not None and v.quote.language in ("en", "sv")
+        assert check(engine, "По статье о госизмене ему грозит срок вплоть до пожизненного.").kind == "exact"
+    finally:
+        engine.close()

@@ -269,7 +269,13 @@ def _translation(engine, store: StoreReader, claim: str, qvec, language: str
         doc = store.document(sents[0].doc_id)
         if doc is None or doc.language == language:
             continue
-        cos = engine.vectors.sentences(store, sents) @ cvec
+        if engine.settings.late_sentence_vectors:
+            # stored vectors were read in their passages' context: the translation threshold is set
+            # for sentences embedded on their own, as the claim is
+            text = store.document_text(sents[0].doc_id)
+            cos = engine.embedder.embed_passages([text[s.start : s.end] for s in sents]) @ cvec
+        else:
+            cos = engine.vectors.sentences(store, sents) @ cvec
         i = int(np.argmax(cos))
         if best is None or cos[i] > best[1]:
             best = (sents[i], float(cos[i]))
