@@ -261,7 +261,7 @@ def _translation(engine, store: StoreReader, claim: str, qvec, language: str
                  ) -> tuple[SentenceRecord, float] | None:
     """The sentence in another language that translates the claim, if one is close enough."""
     cvec = engine.embedder.embed_passages([claim])[0]
-    best: tuple[SentenceRecord, float] | None = None
+    candidates: list[SentenceRecord] = []
     for pid, _ in dense_search(store, qvec, 10):
         sents = store.sentences_of_passage(pid)
         if not sents:
@@ -269,17 +269,19 @@ def _translation(engine, store: StoreReader, claim: str, qvec, language: str
         doc = store.document(sents[0].doc_id)
         if doc is None or doc.language == language:
             continue
-        if engine.settings.late_sentence_vectors:
-            # stored vectors were read in their passages' context: the translation threshold is set
-            # for sentences embedded on their own, as the claim is
-            text = store.document_text(sents[0].doc_id)
-            cos = engine.embedder.embed_passages([text[s.start : s.end] for s in sents]) @ cvec
-        else:
-            cos = engine.vectors.sentences(store, sents) @ cvec
-        i = int(np.argmax(cos))
-        if best is None or cos[i] > best[1]:
-            best = (sents[i], float(cos[i]))
-    return best if best and best[1] >= models.translation_min_cosine(getattr(engine.embedder, "name", "")) else None
+        candidates += sents
+    if not candidates:
+        return None
+    if engine.settings.late_sentence_vectors:
+        # stored vectors were read in their passages' context: the translation threshold is set for
+        # sentences embedded on their own, as the claim is (one call for all of them)
+        vecs = engine.embedder.embed_passages([store.document_text(s.doc_id)[s.start : s.end] for s in candidates])
+    else:
+        vecs = engine.vectors.sentences(store, candidates)
+    cos = vecs @ cvec
+    i = int(np.argmax(cos))
+    best = (candidates[i], float(cos[i]))
+    return best if best[1] >= models.translation_min_cosine(getattr(engine.embedder, "name", "")) else None
 
 
 def check(engine, raw: str, speaker: str | None = None, lang_hint: str | None = None) -> Verdict:
