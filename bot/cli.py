@@ -288,20 +288,28 @@ def calibrate_cmd(
         "--corpus", help="Folder the gold sources are relative to (default: corpus/ beside the questions).")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Where to write it (default: HOME/calibration/<model>.json, which the engine reads first).")] = None,
+    drop_feature: Annotated[Optional[list[str]], typer.Option(
+        "--drop-feature", help="A candidate feature the ranker does not read (repeatable): one that did not help "
+                               "this model, cross-validated (python -m bot.quality.crossval --drop-feature).")] = None,
 ) -> None:
     """Fit the learnt ranker and its answer threshold for the model in use, on questions with gold quotes.
     Measure it first, cross-validated: python -m bot.quality.crossval QUESTIONS.jsonl."""
     from bot.answer import Engine
     from bot.answer.learnt import calibration_file
+    from bot.answer.learnt import candidate_features_for
     from bot.quality.crossval import fit_all, load_items, model_settings_in_use
 
+    try:
+        candidate_features_for(None, tuple(drop_feature or ()))  # a misspelt name fails now, not after the fitting
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--drop-feature") from None
     settings = _settings(index)
     try:
         engine = Engine.open(settings=settings)
         items = load_items(questions)
         # the model's cosine-scale settings, as the engine ran with them, go into the new calibration
         params = fit_all(engine, items, corpus or questions.parent / "corpus",
-                         answer_settings=model_settings_in_use(engine))
+                         answer_settings=model_settings_in_use(engine), drop=tuple(drop_feature or ()))
     except OnRecordError as exc:
         _fail(exc)
     path = out or calibration_file(engine.embedder.name, settings.home / "calibration")

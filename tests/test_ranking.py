@@ -164,3 +164,53 @@ def test_every_shipped_model_ships_its_calibration():
         params = RankerParams.load(path)
         assert params.model == shipped.identity
         assert params.fitted_on["questions"] >= 200 and 0.0 < params.threshold < 1.0
+
+
+def test_a_passages_best_sentence_is_a_feature(engine, items, corpus):
+    """sentence_best is the highest cosine of one of the passage's stored sentence vectors with the
+    question; sentence_gap its distance to the best candidate's."""
+    from bot.answer.asked import Asked
+    from bot.answer.features import candidate_features
+    from bot.answer.retrieve import retrieve
+
+    text = "What did Zakharova say about the EU loan to Kiev?"
+    asked = Asked(text, "en", engine.vectors.query(text))
+    with engine.live.reader() as store:
+        hits = retrieve(store, asked, engine.tuning, engine.speakers)
+        x = candidate_features(store, asked, hits, engine.tuning, engine.vectors, engine.settings.languages)
+        col, gap = FEATURES.index("sentence_best"), FEATURES.index("sentence_gap")
+        for h, row in list(zip(hits, x))[:5]:
+            sents = store.sentences_of_passage(h.passage_id)
+            stored = store.sentence_vectors([s.id for s in sents])
+            assert len(stored) == len(sents)  # read from the index, not embedded now
+            expect = max(float(stored[s.id] @ asked.vector) for s in sents)
+            assert row[col] == pytest.approx(expect, abs=1e-5)
+        assert x[:, gap] == pytest.approx(x[:, col].max() - x[:, col])
+        assert x[:, gap].min() == 0.0
+
+
+def test_a_dropped_feature_is_not_read(engine, items, corpus, tmp_path):
+    """A calibration fitted without some features (they did not help its model, cross-validated) reads
+    the others only, and answers the same whatever the dropped columns hold."""
+    table = candidate_table(engine, items, corpus)
+    params = fit_on(table, set(range(len(items))), engine.embedder.name, drop=("sentence_best", "sentence_gap"))
+    assert "sentence_best" not in params.features and len(params.coef) == len(CANDIDATE_FEATURES) - 2
+    x = table[0][:50].copy()
+    p = params.probabilities(x)
+    x[:, FEATURES.index("sentence_best")] = 9.0
+    assert np.allclose(params.probabilities(x), p)
+    with pytest.raises(ValueError, match="unknown features"):
+        fit_on(table, set(range(len(items))), engine.embedder.name, drop=("sentense_best",))
+
+
+def test_calibrate_refuses_an_unknown_feature_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("")
+    r = CliRunner().invoke(app, ["calibrate", str(questions), "--index", str(tmp_path / "none"),
+                                 "--drop-feature", "sentense_best"])
+    assert r.exit_code == 2
+    assert "unknown features" in r.output and "sentence_best" in r.output

@@ -32,6 +32,8 @@ FEATURES = (
     "q_names_absent",  # a name of the question is in none of the ten best passages (spelling, sound, model)
     "q_best_dense",  # the best candidate's cosine
     "rule_rr",  # 1/(1+rank) in the hand-set rules' order (fused score, speaker bonus, missing-name penalty)
+    "sentence_best",  # the best cosine of one of the passage's sentences with the question (stored vectors)
+    "sentence_gap",  # the best candidate's sentence_best minus this one's
     "cross_encoder",  # the optional cross-encoder's score of (question, passage) for the best ones; 0 when off
 )
 
@@ -57,6 +59,22 @@ def names_absent(store: StoreReader, q: Asked, passage_ids: list[int], tuning: A
                for name, ws in candidates.items())
 
 
+def best_sentence_cosines(store: StoreReader, q: Asked, hits: list[Hit], vectors: QuestionVectors) -> list[float]:
+    """Each passage's best sentence by cosine with the question: a passage that holds the one sentence
+    answering it, among others that do not, is found by this where its whole-passage vector is diluted.
+    Sentence vectors are stored with the index (one read for all candidates)."""
+    per_hit = [store.sentences_of_passage(h.passage_id) for h in hits]
+    flat = [s for sents in per_hit for s in sents]
+    if not flat:
+        return [0.0] * len(hits)
+    cos = vectors.sentences(store, flat) @ q.vector
+    out, i = [], 0
+    for sents in per_hit:
+        out.append(float(cos[i : i + len(sents)].max()) if sents else 0.0)
+        i += len(sents)
+    return out
+
+
 def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: AnswerSettings,
                        vectors: QuestionVectors, languages: list[str], reranker=None) -> np.ndarray:
     """One row of FEATURES per hit (in the order given). `reranker`: bot.answer.rerank.CrossEncoderScores
@@ -77,6 +95,8 @@ def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: An
     rule = [h.score + tuning.speaker_bonus * h.speaker_named - tuning.named_penalty * m for h, m in zip(hits, missing)]
     rule_rank = {i: r for r, i in enumerate(sorted(range(len(hits)), key=lambda i: -rule[i]))}
     cross = reranker.scores(store, q.text, hits) if reranker is not None else [0.0] * len(hits)
+    sentence_best = best_sentence_cosines(store, q, hits, vectors)
+    top_sentence = max(sentence_best, default=0.0)
     rows = []
     for n, h in enumerate(hits):
         d = h.dense if h.dense is not None else floor
@@ -95,6 +115,8 @@ def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: An
             float(absent),
             best,
             1.0 / (1 + rule_rank[n]),
+            sentence_best[n],
+            top_sentence - sentence_best[n],
             cross[n],
         ))
     return np.asarray(rows, dtype=np.float64)

@@ -164,9 +164,13 @@ def fit(x: np.ndarray, y: np.ndarray, question_of: np.ndarray, answerable: dict[
     return params
 
 
-def candidate_features_for(reranker) -> tuple[str, ...]:
-    """What a calibration fitted now reads: the dense features, and the cross-encoder's score when one is set."""
-    return CANDIDATE_FEATURES + (("cross_encoder",) if reranker is not None else ())
+def candidate_features_for(reranker, drop: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """What a calibration fitted now reads: every candidate feature but those dropped (measured not to help
+    a model under cross-validation), and the cross-encoder's score when one is set."""
+    unknown = set(drop) - set(CANDIDATE_FEATURES)
+    if unknown:
+        raise ValueError(f"unknown features {sorted(unknown)}: choose from {', '.join(CANDIDATE_FEATURES)}")
+    return tuple(f for f in CANDIDATE_FEATURES if f not in drop) + (("cross_encoder",) if reranker is not None else ())
 
 
 class LearntRanker:

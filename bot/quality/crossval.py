@@ -19,7 +19,7 @@ import numpy as np
 
 from bot.answer.asked import Asked
 from bot.answer.features import candidate_features
-from bot.answer.learnt import LearntRanker, RankerParams, candidate_features_for, fit
+from bot.answer.learnt import CANDIDATE_FEATURES, LearntRanker, RankerParams, candidate_features_for, fit
 from bot.answer.rank import RuleRanker
 from bot.answer.retrieve import retrieve
 
@@ -123,16 +123,18 @@ def candidate_table(engine, items: list[dict], corpus: Path):
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(qs), answerable
 
 
-def fit_on(table, keep: set[int], model: str, reranker=None) -> RankerParams:
-    """`reranker`: the engine's cross-encoder (or None); its score is read when one is set."""
+def fit_on(table, keep: set[int], model: str, reranker=None, drop: tuple[str, ...] = ()) -> RankerParams:
+    """`reranker`: the engine's cross-encoder (or None); its score is read when one is set. `drop`:
+    candidate features the fitted model does not read."""
     x, y, q, answerable = table
     mask = np.isin(q, list(keep))
     return fit(x[mask], y[mask], q[mask], {i: a for i, a in answerable.items() if i in keep}, model,
-               features=candidate_features_for(reranker))
+               features=candidate_features_for(reranker, drop))
 
 
-def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=None) -> dict:
-    """`table`: the candidate table of `items` when already computed (it is the costly part)."""
+def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=None, drop: tuple[str, ...] = ()) -> dict:
+    """`table`: the candidate table of `items` when already computed (it is the costly part); `drop`:
+    candidate features left out of the fitted models."""
     folds = folds_of(items, k)
     table = table if table is not None else candidate_table(engine, items, corpus)
     rule = engine.ranker
@@ -142,7 +144,7 @@ def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=Non
         for f in range(k):
             train = {i for i in range(len(items)) if folds[i] != f}
             reranker = getattr(engine, "reranker", None)
-            params = fit_on(table, train, engine.embedder.name, reranker)
+            params = fit_on(table, train, engine.embedder.name, reranker, drop)
             engine.ranker = LearntRanker(params, engine.tuning, engine.vectors, engine.settings.languages, reranker)
             test = [it for i, it in enumerate(items) if folds[i] == f]
             rows += evaluate(engine, test, corpus)["rows"]
@@ -152,10 +154,11 @@ def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=Non
     return {"rows": rows, "groups": summarise(rows), "folds": per_fold}
 
 
-def fit_all(engine, items: list[dict], corpus: Path, table=None, answer_settings: dict | None = None) -> RankerParams:
+def fit_all(engine, items: list[dict], corpus: Path, table=None, answer_settings: dict | None = None,
+            drop: tuple[str, ...] = ()) -> RankerParams:
     """`answer_settings`: the model's cosine-scale answer settings the engine ran with, kept in the file."""
     table = table if table is not None else candidate_table(engine, items, corpus)
-    params = fit_on(table, set(range(len(items))), engine.embedder.name, getattr(engine, "reranker", None))
+    params = fit_on(table, set(range(len(items))), engine.embedder.name, getattr(engine, "reranker", None), drop)
     params.fitted_on = {"questions": len(items), "candidates": int(len(table[1])), "positives": int(table[1].sum())}
     params.answer_settings = dict(answer_settings or {})
     return params
@@ -222,6 +225,9 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--ablate", action="append", default=[], choices=sorted(ABLATIONS),
                     help="turn a component off (repeatable)")
+    ap.add_argument("--drop-feature", action="append", default=[], choices=CANDIDATE_FEATURES, metavar="FEATURE",
+                    help="a candidate feature the learnt ranker does not read (repeatable): what it buys, "
+                         "cross-validated; kept in a calibration written with --calibrate-out")
     ap.add_argument("--no-rules", action="store_true", help="skip the rule ranker's column (ablation runs)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-out" / "crossval.json")
     ap.add_argument("--answer-setting", action="append", default=[], metavar="NAME=VALUE",
@@ -244,12 +250,13 @@ def main() -> None:
     engine.ranker = RuleRanker(engine.tuning, engine.vectors, engine.settings.languages)
     rule = {"groups": {}, "rows": []} if args.no_rules else evaluate(engine, items, corpus)
     table = candidate_table(engine, items, corpus)
-    cv = crossvalidate(engine, items, corpus, args.folds, table)
+    drop = tuple(args.drop_feature)
+    cv = crossvalidate(engine, items, corpus, args.folds, table, drop)
     if args.calibrate_out:
-        params = fit_all(engine, items, corpus, table, model_settings)
+        params = fit_all(engine, items, corpus, table, model_settings, drop)
         params.save(args.calibrate_out)
         print(f"calibration ({params.fitted_on}): {args.calibrate_out}")
-    result = {"ablate": args.ablate, "answer_settings": model_settings, "rule": rule["groups"], "learnt_cv": cv["groups"], "folds": cv["folds"],
+    result = {"ablate": args.ablate, "dropped_features": list(drop), "answer_settings": model_settings, "rule": rule["groups"], "learnt_cv": cv["groups"], "folds": cv["folds"],
               "rows": {"rule": rule["rows"], "learnt_cv": cv["rows"]}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1))
