@@ -396,7 +396,9 @@ def markdown(result: dict) -> str:
     f = result["figures"]
     lines = [f"On Record vs the LangChain baseline: {result['set']['files']} files "
              f"({result['set']['characters']:,} characters), model {result['model']}, "
-             f"{result['date']}, {result['machine']}.", "",
+             f"{result['date']}, {result['machine']}"
+             + ("; On Record with late sentence vectors" if result.get("onrecord_late_sentence_vectors") else "")
+             + ".", "",
              "| figure | On Record | LangChain baseline | On Record / baseline |", "|---|---|---|---|"]
     for key, label, unit, _better in FIGURES:
         o, b = f["onrecord"].get(key), f["baseline"].get(key)
@@ -522,8 +524,10 @@ def main() -> None:
     files = transcript_files(paths)
     if not files:
         raise SystemExit("bench compare: no transcripts found")
-    ref = model_ref(get_settings())
-    key = hashlib.sha256(json.dumps([ref.fingerprint, ref.path] + [f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
+    settings = get_settings()
+    ref = model_ref(settings)
+    late = settings.late_sentence_vectors  # On Record's sentence vectors read from each passage's own pass
+    key = hashlib.sha256(json.dumps([ref.fingerprint, ref.path] + (["late"] if late else []) + [f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
                                                                   for f in files]).encode()).hexdigest()[:16]
     work = args.work or (REPO / "bench-out" / "compare-work" / key)
     work.mkdir(parents=True, exist_ok=True)
@@ -549,6 +553,7 @@ def main() -> None:
                 "paths": [str(p) for p in (args.files or [args.corpus])]},
         "baseline": "RecursiveCharacterTextSplitter(1000, 200) + HuggingFaceEmbeddings (same model folder, its "
                     "prompts) + langchain_community FAISS, similarity_search(k=3)",
+        "onrecord_late_sentence_vectors": late,
         "note": args.note,
         "in_process": args.in_process,
     })
