@@ -183,3 +183,45 @@ def test_bare_labels_are_not_quoted_as_statements():
         assert not is_statement(label)
     for said in ("Nein!", "„Ja.“", "We will not.", "Man braucht nur vier Buchstaben"):
         assert is_statement(said)
+
+
+def test_a_names_presence_is_looked_up_as_the_word_by_word_check_finds_it(corpus):
+    """NameKeys answers in a few lookups what comparing the name's key with every word of the text
+    answers (same key, a prefix, fuzzy ratio 80 within 3 letters, a compound's head either way): checked
+    on real transcripts against the question names of every dev question, and variants of them."""
+    import random
+
+    from rapidfuzz import fuzz
+
+    from bot.answer.names import _TOKEN, entities, name_keys, phonetic
+
+    def word_by_word(key: str, keys: set[str]) -> bool:
+        if key in keys:
+            return True
+        prefix = key[: max(4, len(key) - 2)]
+        for w in keys:
+            if w.startswith(prefix) or (abs(len(w) - len(key)) <= 3 and fuzz.ratio(key, w) >= 80):
+                return True
+            if len(w) >= 6 and len(key) > len(w) and key.endswith(w):
+                return True
+            if len(key) >= 6 and len(w) > len(key) and w.endswith(key):
+                return True
+        return False
+
+    rng = random.Random(7)
+    questions = [json.loads(x) for x in (corpus.parent / "dev-questions.jsonl").read_text().splitlines() if x.strip()]
+    names = sorted({e for q in questions for e in entities(q["question"], q.get("lang"))})
+    variants = [n[: len(n) - 2] for n in names] + [n + "ов" for n in names] + ["Kern" + n.lower() for n in names]
+    files = sorted(p for p in corpus.rglob("*") if p.suffix in (".txt", ".md"))
+    texts = [f.read_text(encoding="utf-8")[:4000] for f in rng.sample(files, 25)] + ["", "G7 Kraftwerk"]
+    found = checked = 0
+    for text in texts:
+        keys = {phonetic(w) for w in _TOKEN.findall(text)}
+        fast = name_keys(text)
+        for name in names + variants + [w for w in _TOKEN.findall(text)[:40]]:
+            key = phonetic(name)
+            expect = word_by_word(key, keys)
+            assert fast.present(key) == expect, (name, text[:60])
+            found += expect
+            checked += 1
+    assert checked > 5000 and 0 < found < checked  # both answers were exercised

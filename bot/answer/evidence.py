@@ -12,15 +12,21 @@ from index.textnorm import stems
 
 def lexical_coverage(store: StoreReader, question: str, lang: str, passage_id: int) -> float:
     """Share of the question's information (idf-weighted stems) found in the passage."""
-    have = store.passage_terms(passage_id)
-    if not have:
-        return 0.0
+    return lexical_coverages(store, question, lang, [passage_id])[0]
+
+
+def lexical_coverages(store: StoreReader, question: str, lang: str, passage_ids: list[int]) -> list[float]:
+    """lexical_coverage of each passage, the question's stems and their weights worked out once."""
     q_terms = [t for t in dict.fromkeys(stems(question, lang)) if len(t) > 1]
     if not q_terms:
-        return 0.0
+        return [0.0] * len(passage_ids)
     weights = idf(store, q_terms)
     total = sum(weights.values()) or 1.0
-    return sum(w for t, w in weights.items() if t in have) / total
+    out = []
+    for pid in passage_ids:
+        have = store.passage_terms(pid)
+        out.append(sum(w for t, w in weights.items() if t in have) / total if have else 0.0)
+    return out
 
 
 def passages_text(store: StoreReader, passage_ids: Iterable[int], languages: list[str]) -> str:

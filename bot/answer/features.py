@@ -13,7 +13,7 @@ from index.settings import AnswerSettings
 from index.store import StoreReader
 
 from .asked import Asked
-from .evidence import common_word, lexical_coverage, passages_text
+from .evidence import common_word, lexical_coverages, passages_text
 from .names import capitalised_words, entities, missing_entities, phonetic
 from .vectors import QuestionVectors
 
@@ -95,6 +95,7 @@ def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: An
     rule = [h.score + tuning.speaker_bonus * h.speaker_named - tuning.named_penalty * m for h, m in zip(hits, missing)]
     rule_rank = {i: r for r, i in enumerate(sorted(range(len(hits)), key=lambda i: -rule[i]))}
     cross = reranker.scores(store, q.text, hits) if reranker is not None else [0.0] * len(hits)
+    lexical = lexical_coverages(store, q.text, q.lang, [h.passage_id for h in hits])
     sentence_best = best_sentence_cosines(store, q, hits, vectors)
     top_sentence = max(sentence_best, default=0.0)
     rows = []
@@ -110,7 +111,7 @@ def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: An
             float(langs.get(h.passage_id) == q.lang),
             float(h.speaker_named),
             float(missing[n]),
-            lexical_coverage(store, q.text, q.lang, h.passage_id),
+            lexical[n],
             float(q_names),
             float(absent),
             best,

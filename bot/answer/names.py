@@ -11,10 +11,11 @@ How close a translated name must be: `AnswerSettings.entity_min_cosine` (index/s
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from functools import lru_cache
 
 from anyascii import anyascii
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 _TOKEN = re.compile(r"\w[\w-]*")
 _CAPITALISED_PAIR = re.compile(r"(?=\b([A-ZÀ-ÞА-ЯЁ][\w-]{2,})[ \t]+([A-ZÀ-ÞА-ЯЁ][\w-]{2,})\b)")
@@ -56,19 +57,50 @@ def phonetic(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", key)
 
 
-def _present(entity: str, keys: set[str]) -> bool:
-    key = phonetic(entity)
-    if key in keys:  # spelt the same: the loop below would find it too, key by key
-        return True
-    prefix = key[: max(4, len(key) - 2)]
-    for w in keys:
-        if w.startswith(prefix) or (abs(len(w) - len(key)) <= 3 and fuzz.ratio(key, w) >= 80):
+def _present(entity: str, keys: "NameKeys") -> bool:
+    """A word of the text spells the name: the same key, one starting with most of it, one within a
+    few letters of it (fuzzy ratio 80, lengths within 3), or one a compound ends with, either way
+    (Außenminister ~ minister, Kraftwerk ~ Kernkraftwerk; six letters or more)."""
+    return keys.present(phonetic(entity))
+
+
+class NameKeys:
+    """The phonetic keys of a text's words, kept so that whether a name is present takes a few
+    lookups (sorted keys for prefixes, reversed keys for compounds' heads, keys by length for the
+    fuzzy match), not a loop over every word: a question checks its names against each of ~80
+    candidate passages."""
+
+    def __init__(self, keys: set[str]):
+        self.keys = keys
+        self.forward = sorted(keys)
+        self.backward = sorted(k[::-1] for k in keys)
+        self.by_length: dict[int, list[str]] = {}
+        for k in self.forward:
+            self.by_length.setdefault(len(k), []).append(k)
+
+    def present(self, key: str) -> bool:
+        if key in self.keys:
             return True
-        if len(w) >= 6 and len(key) > len(w) and key.endswith(w):  # a compound's head: Außenminister ~ minister
+        prefix = key[: max(4, len(key) - 2)]
+        i = bisect_left(self.forward, prefix)
+        if i < len(self.forward) and self.forward[i].startswith(prefix):
             return True
-        if len(key) >= 6 and len(w) > len(key) and w.endswith(key):  # Kraftwerk ~ Kernkraftwerk
+        if any(key[-n:] in self.keys for n in range(6, len(key))):  # the name is a compound of a word's
             return True
-    return False
+        if len(key) >= 6:  # a word is a compound of the name
+            rev = key[::-1]
+            j = bisect_left(self.backward, rev)
+            while j < len(self.backward) and self.backward[j].startswith(rev):
+                if len(self.backward[j]) > len(key):
+                    return True
+                j += 1
+        near = [w for n in range(len(key) - 3, len(key) + 4) for w in self.by_length.get(n, ())]
+        return bool(near) and process.extractOne(key, near, scorer=fuzz.ratio, score_cutoff=80) is not None
+
+
+@lru_cache(maxsize=4096)  # candidate passages recur from question to question
+def name_keys(text: str) -> NameKeys:
+    return NameKeys({phonetic(w) for w in _TOKEN.findall(text)})
 
 
 # Languages whose multi-word names end in a generic capitalised head ("Chagos Islands", "FIFA World
@@ -91,7 +123,7 @@ def missing_entities(question: str, passages_text: str, lang: str | None = None)
     only leads up to a name found ("Regierungschef Abdallah Hamdouk" where the record says
     "Premierminister Hamdok": a title, a first name) is not counted: the name it belongs to was found.
     Not in English ("Chagos Islands"), and never an acronym ("FIFA-Weltmeisterschaft" aside)."""
-    keys = {phonetic(w) for w in _TOKEN.findall(passages_text)}
+    keys = name_keys(passages_text)
     missing = {}
     for e in entities(question, lang):
         parts = [p for p in e.split("-") if len(p) >= 3] or [e]
