@@ -63,7 +63,8 @@ def best_sentence_cosines(store: StoreReader, q: Asked, hits: list[Hit], vectors
     """Each passage's best sentence by cosine with the question: a passage that holds the one sentence
     answering it, among others that do not, is found by this where its whole-passage vector is diluted.
     Sentence vectors are stored with the index (one read for all candidates)."""
-    per_hit = [store.sentences_of_passage(h.passage_id) for h in hits]
+    of = store.sentences_of_passages(h.passage_id for h in hits)
+    per_hit = [of[h.passage_id] for h in hits]
     flat = [s for sents in per_hit for s in sents]
     if not flat:
         return [0.0] * len(hits)

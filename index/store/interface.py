@@ -174,6 +174,7 @@ class StoreReader(Protocol):
     def sources(self) -> list[str]: ...  # the indexed files' paths
     def count_documents(self, where: PassageFilter) -> int: ...  # documents with a passage `where` admits
     def sentences_of_passage(self, passage_id: int) -> list[SentenceRecord]: ...
+    def sentences_of_passages(self, ids: Iterable[int]) -> dict[int, list[SentenceRecord]]: ...  # one read
     def sentences_of_document(self, doc_id: int, start: int = 0, end: int | None = None,
                               contained: bool = False) -> list[SentenceRecord]: ...
     def sentences(self, ids: Iterable[int]) -> list[SentenceRecord]: ...  # ordered by document, start

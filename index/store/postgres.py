@@ -392,6 +392,15 @@ class Generation(_Records):
         rows = self._all(f"{_SENTENCE} AND passage_id = %(id)s ORDER BY start", id=passage_id)
         return [SentenceRecord(*r) for r in rows]
 
+    def sentences_of_passages(self, ids: Iterable[int]) -> dict[int, list[SentenceRecord]]:
+        """Each passage's sentences in order (every id asked for is a key), in one round trip."""
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        out: dict[int, list[SentenceRecord]] = {i: [] for i in ids}
+        if ids:
+            for r in self._all(f"{_SENTENCE} AND passage_id = ANY(%(ids)s) ORDER BY passage_id, start", ids=ids):
+                out[r[1]].append(SentenceRecord(*r))
+        return out
+
     def sentences_of_document(self, doc_id: int, start: int = 0, end: int | None = None,
                               contained: bool = False) -> list[SentenceRecord]:
         end = end if end is not None else 2**31 - 1

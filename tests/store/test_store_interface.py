@@ -107,6 +107,9 @@ def test_records_read_back_exactly(built, identity):
         assert r.sentences([sents[1].id, sents[0].id]) == sents
         assert r.sentences_of_document(ids["en"], sents[1].start, sents[1].end) == [sents[1]]
         assert r.sentences_of_document(ids["en"], 0, sents[1].end - 1, contained=True) == [sents[0]]
+        # many passages in one read: the same lists, every id a key (an unknown one empty)
+        every = {p: r.sentences_of_passage(p) for p in ids["passages"]}
+        assert r.sentences_of_passages([*reversed(ids["passages"]), 10**9]) == {**every, 10**9: []}
     finally:
         r.close()
 
