@@ -65,7 +65,15 @@ class AnswerSettings(BaseSettings):
     lexical_tiebreak: float = Field(
         default=0.05, description="Weight of the question's words found in a sentence, beside its cosine.")
     dense_margin: float = Field(
-        default=0.04, description="A further quote's passage must be this close to the best one's cosine.")
+        default=0.04,
+        description="Rule ranker: a further quote's passage must be this close to the best one's cosine, or hold "
+                    "min_lexical of the question's words (the learnt ranker uses min_probability instead).")
+    min_probability: float = Field(
+        default=0.0,
+        description="Learnt ranker: a further quote's passage must have at least this probability of holding the "
+                    "answer (the best one is always quoted when the question is answered). 0 quotes every candidate "
+                    "in the ranker's order: the cosine margin it replaces cost a question with each shipped model, "
+                    "cross-validated (README, \"Answer quality\").")
     per_statement: int = Field(
         default=3, description="Quotes from one statement (in any of its languages) per answer; 2 measured worse.")
     max_quote_sentences: int = Field(default=3, description="Sentences in one quote, at most.")

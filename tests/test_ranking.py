@@ -214,3 +214,41 @@ def test_calibrate_refuses_an_unknown_feature_before_any_work(tmp_path):
                                  "--drop-feature", "sentense_best"])
     assert r.exit_code == 2
     assert "unknown features" in r.output and "sentence_best" in r.output
+
+
+def test_the_learnt_ranking_decides_what_is_quoted(engine, corpus_engine, items, corpus):
+    """With a learnt ranker no cosine margin stands between its order and the quotes (the margin cost a
+    question with each shipped model, cross-validated): every candidate is offered in probability order,
+    a passage only full-text search found is quoted when it is ranked, and `min_probability` leaves out
+    weak further candidates but never the best."""
+    from copy import copy
+
+    from bot.answer.asked import Asked
+    from bot.answer.retrieve import retrieve
+
+    table = candidate_table(engine, items, corpus)
+    params = fit_on(table, set(range(len(items))), engine.embedder.name)
+    text = "Hur visar Ryssland upp sina angrepp på ukrainska militära anläggningar?"
+    asked = Asked(text, "sv", engine.vectors.query(text))
+    with engine.live.reader() as store:
+        hits = retrieve(store, asked, engine.tuning, engine.speakers)
+        ranking = LearntRanker(params, engine.tuning, engine.vectors, engine.settings.languages).rank(
+            store, asked, [copy(h) for h in hits])
+        assert len(ranking.hits) == len(hits)
+        scores = [h.score for h in ranking.hits]
+        assert scores == sorted(scores, reverse=True)
+        floor = float(np.median(scores))
+        strict = engine.tuning.model_copy(update={"min_probability": floor})
+        floored = LearntRanker(params, strict, engine.vectors, engine.settings.languages).rank(
+            store, asked, [copy(h) for h in hits])
+        assert floored.hits[0].passage_id == ranking.hits[0].passage_id
+        assert all(h.score >= floor for h in floored.hits[1:]) and len(floored.hits) < len(hits)
+    asked = Asked(text, "sv", corpus_engine.vectors.query(text))
+    with corpus_engine.live.reader() as store:  # the whole corpus: English posts crowd the dense list
+        hits = retrieve(store, asked, corpus_engine.tuning, corpus_engine.speakers)
+        full_text_only = [h for h in hits if h.dense is None]
+        assert full_text_only
+        quotes = corpus_engine.assembler.quotes(store, asked, full_text_only[:1], want=1)
+        assert len(quotes) == 1
+        assert quotes[0].document_id == store.passage(full_text_only[0].passage_id).doc_id
+

@@ -10,7 +10,6 @@ from index.textnorm import normalize, stems, words
 
 from .types import Quote
 from .asked import Asked
-from .evidence import lexical_coverage
 from .quotes import extend, joinable_run, make_quote, sentence_text, statement_group, versions_of
 from .vectors import QuestionVectors
 
@@ -46,11 +45,7 @@ class QuoteAssembler:
         quotes: list[Quote] = []
         seen_docs: list[int] = []
         seen_text: set[str] = set()
-        best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
-        for h in hits[: t.candidates]:
-            relevant = h.dense is not None and h.dense >= best_dense - t.dense_margin
-            if not relevant and lexical_coverage(store, q.text, q.lang, h.passage_id) < t.min_lexical:
-                continue  # loosely related: not shown
+        for h in hits[: t.candidates]:  # the ranking stage has left out what is not worth quoting
             sents = store.sentences_of_passage(h.passage_id)
             if not sents:
                 continue

@@ -188,4 +188,6 @@ class LearntRanker:
         for h, pi in zip(hits, p):
             h.score = float(pi)
         ranked = sorted(hits, key=lambda h: -h.score)
-        return Ranking(ranked, self.params.answered(x, p) >= self.params.threshold)
+        floor = self.tuning.min_probability  # the best is quoted whenever the question is answered
+        quotable = ranked[:1] + [h for h in ranked[1:] if h.score >= floor]
+        return Ranking(quotable, self.params.answered(x, p) >= self.params.threshold)

@@ -13,7 +13,7 @@ from index.settings import AnswerSettings
 from index.store import StoreReader
 
 from .asked import Asked
-from .evidence import lexical_coverage, passages_text
+from .evidence import lexical_coverage, lexical_coverages, passages_text
 from .features import names_absent
 from .names import entities, missing_entities
 from .vectors import QuestionVectors
@@ -21,7 +21,7 @@ from .vectors import QuestionVectors
 
 @dataclass
 class Ranking:
-    hits: list[Hit]  # best first
+    hits: list[Hit]  # the candidates worth quoting, best first
     answerable: bool  # something on record answers the question
 
 
@@ -45,7 +45,18 @@ class RuleRanker:
                     h.score += self.tuning.speaker_bonus
             hits = sorted(hits, key=lambda h: -h.score)
         hits = self._prefer_named(store, q, hits)
-        return Ranking(hits, bool(hits) and self._answerable(store, q, hits))
+        return Ranking(self._worth_quoting(store, q, hits), bool(hits) and self._answerable(store, q, hits))
+
+    def _worth_quoting(self, store: StoreReader, q: Asked, hits: list[Hit]) -> list[Hit]:
+        """The first candidates that are close to the best one's cosine or hold most of the question's
+        words: a loosely related passage is not shown."""
+        t = self.tuning
+        head = hits[: t.candidates]
+        best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
+        close = [h.dense is not None and h.dense >= best_dense - t.dense_margin for h in head]
+        far = [h.passage_id for h, c in zip(head, close) if not c]
+        covered = dict(zip(far, lexical_coverages(store, q.text, q.lang, far))) if far else {}
+        return [h for h, c in zip(head, close) if c or covered[h.passage_id] >= t.min_lexical]
 
     def _prefer_named(self, store: StoreReader, q: Asked, hits: list[Hit]) -> list[Hit]:
         """Among the first candidates, a passage that lacks names of the question which others carry
