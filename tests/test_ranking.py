@@ -252,3 +252,25 @@ def test_the_learnt_ranking_decides_what_is_quoted(engine, corpus_engine, items,
         assert len(quotes) == 1
         assert quotes[0].document_id == store.passage(full_text_only[0].passage_id).doc_id
 
+
+def test_the_answer_model_reads_scores_of_a_model_that_never_saw_the_question(engine, items, corpus):
+    """The answer model and its threshold are fitted on each fitting question's candidates as a candidate
+    model fitted without that question's statement scores them (new questions are scored that way):
+    a question's scores do not move when its own statement's labels are flipped."""
+    from bot.answer.learnt import _out_of_fold
+    from bot.quality.crossval import statement_groups
+
+    x, y, q, answerable = candidate_table(engine, items, corpus)
+    cols = [FEATURES.index(f) for f in CANDIDATE_FEATURES]
+    groups = statement_groups(items)
+    inside = np.zeros(len(y))
+    oof = _out_of_fold(x[:, cols], y, q, groups, 3, 1.0, inside)
+    assert not np.allclose(oof, inside)
+    seed = {i for i, it in enumerate(items) if it["id"] in {"d017", "d018"}}
+    assert len({groups[i] for i in seed}) == 1  # one statement in two languages: one group
+    own = np.isin(q, list(seed))
+    flipped = y.copy()
+    flipped[own] = 1 - flipped[own]
+    again = _out_of_fold(x[:, cols], flipped, q, groups, 3, 1.0, inside)
+    assert np.allclose(again[own], oof[own])
+    assert not np.allclose(again[~own], oof[~own])

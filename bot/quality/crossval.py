@@ -40,10 +40,13 @@ def load_items(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
-def folds_of(items: list[dict], k: int) -> list[int]:
-    """Fold of each item. Items sharing a gold source file, or whose sources are one statement in two
-    languages (the same file name in sibling folders: 1tv-news-ru/X.txt and 1tv-news-en-mt/X.txt),
-    land in one fold (largest groups first, to the smallest fold); no-gold items go round-robin."""
+def statement_groups(items: list[dict]) -> dict[int, int]:
+    """Question -> its statement (questions whose gold quotes share a source file, or one statement in
+    two languages); questions with no gold are their own."""
+    return {i: g for i, g in enumerate(_roots(items))}
+
+
+def _roots(items: list[dict]) -> list[int]:
     parent = list(range(len(items)))
 
     def root(i: int) -> int:
@@ -60,11 +63,19 @@ def folds_of(items: list[dict], k: int) -> list[int]:
                     parent[root(i)] = root(first_of[key])
                 else:
                     first_of[key] = i
+    return [root(i) for i in range(len(items))]
+
+
+def folds_of(items: list[dict], k: int) -> list[int]:
+    """Fold of each item. Items sharing a gold source file, or whose sources are one statement in two
+    languages (the same file name in sibling folders: 1tv-news-ru/X.txt and 1tv-news-en-mt/X.txt),
+    land in one fold (largest groups first, to the smallest fold); no-gold items go round-robin."""
+    roots = _roots(items)
     groups: dict[int, list[int]] = {}
     loose = []
     for i, it in enumerate(items):
         if it.get("gold"):
-            groups.setdefault(root(i), []).append(i)
+            groups.setdefault(roots[i], []).append(i)
         else:
             loose.append(i)
     size = [0] * k
@@ -123,16 +134,24 @@ def candidate_table(engine, items: list[dict], corpus: Path):
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(qs), answerable
 
 
-def fit_on(table, keep: set[int], model: str, reranker=None, drop: tuple[str, ...] = ()) -> RankerParams:
+INNER_FOLDS = 5  # the answer model reads out-of-fold candidate scores (bot.answer.learnt.fit)
+MAX_DECLINED = 0.03  # share of the answerable fitting questions the answer threshold may decline
+
+
+def fit_on(table, keep: set[int], model: str, reranker=None, drop: tuple[str, ...] = (),
+           groups: dict[int, int] | None = None, inner_folds: int = INNER_FOLDS,
+           max_declined: float = MAX_DECLINED) -> RankerParams:
     """`reranker`: the engine's cross-encoder (or None); its score is read when one is set. `drop`:
-    candidate features the fitted model does not read."""
+    candidate features the fitted model does not read. `groups`: question -> statement (statement_groups)."""
     x, y, q, answerable = table
     mask = np.isin(q, list(keep))
     return fit(x[mask], y[mask], q[mask], {i: a for i, a in answerable.items() if i in keep}, model,
-               features=candidate_features_for(reranker, drop))
+               features=candidate_features_for(reranker, drop), groups=groups, inner_folds=inner_folds,
+               max_declined=max_declined)
 
 
-def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=None, drop: tuple[str, ...] = ()) -> dict:
+def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=None, drop: tuple[str, ...] = (),
+                  inner_folds: int = INNER_FOLDS, max_declined: float = MAX_DECLINED) -> dict:
     """`table`: the candidate table of `items` when already computed (it is the costly part); `drop`:
     candidate features left out of the fitted models."""
     folds = folds_of(items, k)
@@ -144,7 +163,8 @@ def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=Non
         for f in range(k):
             train = {i for i in range(len(items)) if folds[i] != f}
             reranker = getattr(engine, "reranker", None)
-            params = fit_on(table, train, engine.embedder.name, reranker, drop)
+            params = fit_on(table, train, engine.embedder.name, reranker, drop, statement_groups(items), inner_folds,
+                            max_declined)
             engine.ranker = LearntRanker(params, engine.tuning, engine.vectors, engine.settings.languages, reranker)
             test = [it for i, it in enumerate(items) if folds[i] == f]
             rows += evaluate(engine, test, corpus)["rows"]
@@ -155,10 +175,12 @@ def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=Non
 
 
 def fit_all(engine, items: list[dict], corpus: Path, table=None, answer_settings: dict | None = None,
-            drop: tuple[str, ...] = ()) -> RankerParams:
+            drop: tuple[str, ...] = (), inner_folds: int = INNER_FOLDS,
+            max_declined: float = MAX_DECLINED) -> RankerParams:
     """`answer_settings`: the model's cosine-scale answer settings the engine ran with, kept in the file."""
     table = table if table is not None else candidate_table(engine, items, corpus)
-    params = fit_on(table, set(range(len(items))), engine.embedder.name, getattr(engine, "reranker", None), drop)
+    params = fit_on(table, set(range(len(items))), engine.embedder.name, getattr(engine, "reranker", None), drop,
+                    statement_groups(items), inner_folds, max_declined)
     params.fitted_on = {"questions": len(items), "candidates": int(len(table[1])), "positives": int(table[1].sum())}
     params.answer_settings = dict(answer_settings or {})
     return params
@@ -229,6 +251,11 @@ def main() -> None:
                     help="a candidate feature the learnt ranker does not read (repeatable): what it buys, "
                          "cross-validated; kept in a calibration written with --calibrate-out")
     ap.add_argument("--no-rules", action="store_true", help="skip the rule ranker's column (ablation runs)")
+    ap.add_argument("--max-declined", type=float, default=MAX_DECLINED,
+                    help="share of the answerable fitting questions the answer threshold may decline")
+    ap.add_argument("--inner-folds", type=int, default=INNER_FOLDS,
+                    help="folds of the fitting questions whose out-of-fold candidate scores the answer model is "
+                         "fitted on (0: their in-sample scores)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-out" / "crossval.json")
     ap.add_argument("--answer-setting", action="append", default=[], metavar="NAME=VALUE",
                     help="an answer setting on this model's cosine scale (repeatable); kept in the calibration")
@@ -251,9 +278,9 @@ def main() -> None:
     rule = {"groups": {}, "rows": []} if args.no_rules else evaluate(engine, items, corpus)
     table = candidate_table(engine, items, corpus)
     drop = tuple(args.drop_feature)
-    cv = crossvalidate(engine, items, corpus, args.folds, table, drop)
+    cv = crossvalidate(engine, items, corpus, args.folds, table, drop, args.inner_folds, args.max_declined)
     if args.calibrate_out:
-        params = fit_all(engine, items, corpus, table, model_settings, drop)
+        params = fit_all(engine, items, corpus, table, model_settings, drop, args.inner_folds, args.max_declined)
         params.save(args.calibrate_out)
         print(f"calibration ({params.fitted_on}): {args.calibrate_out}")
     result = {"ablate": args.ablate, "dropped_features": list(drop), "answer_settings": model_settings, "rule": rule["groups"], "learnt_cv": cv["groups"], "folds": cv["folds"],
