@@ -35,7 +35,7 @@ def test_unanswerable_questions_are_declined_and_answerable_ones_are_not(result)
     rows = result["rows"]
     unanswerable = [r for r in rows if r["kind"] == "unanswerable"]
     answerable = [r for r in rows if r["kind"] != "unanswerable"]
-    assert sum(not r["found"] for r in unanswerable) / len(unanswerable) >= 0.85  # cross-validated: 24 of 26
+    assert sum(not r["found"] for r in unanswerable) / len(unanswerable) >= 0.85  # cross-validated: 23 of 26
     assert sum(not r["found"] for r in answerable) / len(answerable) <= 0.05  # cross-validated: 5 of 180
 
 
@@ -43,10 +43,10 @@ def test_answerable_questions_find_the_gold_quote(result):
     """Floors at the cross-validated numbers of the learnt ranker (README, "Answer quality"); the shipped
     calibration was fitted on these questions, so in-sample it should do at least as well."""
     g = result["groups"]
-    assert g["answerable"]["hit@3"] >= 0.80  # cross-validated 0.82-0.84
-    assert g["answerable"]["doc_hit@3"] >= 0.90  # cross-validated 0.93
-    assert g["answerable"]["language_match"] >= 0.90  # cross-validated 0.93
-    assert g["crosslingual"]["hit@3"] >= 0.68  # cross-validated 0.73
+    assert g["answerable"]["hit@3"] >= 0.83  # cross-validated 0.844 (2026-12-07, e5-small; in-sample 0.85)
+    assert g["answerable"]["doc_hit@3"] >= 0.93  # cross-validated 0.944
+    assert g["answerable"]["language_match"] >= 0.92  # cross-validated 0.93 of those answered
+    assert g["crosslingual"]["hit@3"] >= 0.73  # cross-validated 0.756
     assert g["quote_lookup"]["hit@1"] == 1.0
     assert g["speaker"]["speaker_match"] >= 0.80  # cross-validated 0.91
 
