@@ -273,18 +273,10 @@ class SentenceTransformerEmbedder:
         threads = 1 if len(texts) <= SMALL_INPUT else self.threads
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        # sentence-transformers sorts each call's texts by length, so every batch holds texts
-        # of similar length and little padding is computed; the order is restored on return.
-        with torch.inference_mode():
-            vecs = self.model.encode(
-                texts,
-                prompt_name=prompt_name,
-                batch_size=self.batch_size,
-                normalize_embeddings=False,
-                convert_to_numpy=False,
-                convert_to_tensor=True,
-                show_progress_bar=False,
-            )
+        if len(texts) <= SMALL_INPUT:
+            vecs = self._forward(texts, prompt_name)
+        else:
+            vecs = self._encode_batches(texts, prompt_name)
         vecs = vecs.float().numpy()
         if self.truncate_dim:
             vecs = vecs[:, : self.truncate_dim]
@@ -293,6 +285,35 @@ class SentenceTransformerEmbedder:
         np.maximum(norms, 1e-12, out=norms)
         vecs /= norms
         return vecs
+
+    def _forward(self, texts: list[str], prompt_name: str | None):
+        """A question or a few sentences in one forward pass: what `encode` does for them (its prompt,
+        tokenising and truncation, every module) without its per-call set-up (switching ~230 modules
+        to eval mode, finding the device, sorting by length): 2-3 ms of a question's ~19 ms with
+        e5-small. The model is in eval mode from loading on."""
+        import torch
+
+        name = prompt_name or self.model.default_prompt_name
+        prompt = self.model.prompts.get(name) if name else None
+        with torch.inference_mode():
+            features = self.model.preprocess(texts, prompt=prompt)
+            return self.model(features)["sentence_embedding"]
+
+    def _encode_batches(self, texts: list[str], prompt_name: str | None):
+        import torch
+
+        # sentence-transformers sorts each call's texts by length, so every batch holds texts
+        # of similar length and little padding is computed; the order is restored on return.
+        with torch.inference_mode():
+            return self.model.encode(
+                texts,
+                prompt_name=prompt_name,
+                batch_size=self.batch_size,
+                normalize_embeddings=False,
+                convert_to_numpy=False,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, self._passage_prompt)

@@ -349,6 +349,27 @@ def test_auto_backend_stays_close_to_fp32(auto_embedder, st_embedder, passages):
     assert auto_embedder.embed_queries([]).shape == (0, 384)
 
 
+def _forward_equals_encode(embedder, passages) -> None:
+    """A question or a few sentences go through one forward pass (no `encode` set-up); the vectors are
+    those `encode` gives, prompts and truncation included."""
+    inner = getattr(embedder, "inner", embedder)
+    questions = ["What did Lavrov say about a truce?", "Vad sa Lavrov om vapenvila?", "Что сказала Захарова?",
+                 "Was sagte die Ministerin zur Forschung? " * 200]  # the last one past the model's window
+    for q in questions:
+        one = inner.embed_queries([q])
+        ref = inner._encode_batches([q], inner._query_prompt).float().numpy()
+        ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+        assert np.allclose(one, ref, atol=1e-6)
+    few = passages["de"][:5] + passages["sv"][:5]
+    ref = inner._encode_batches(few, inner._passage_prompt).float().numpy()
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    assert np.sum(inner.embed_passages(few) * ref, axis=1).min() > 0.9999
+
+
+def test_small_inputs_skip_encode_and_give_its_vectors(auto_embedder, passages):
+    _forward_equals_encode(auto_embedder, passages)
+
+
 def _index_passages() -> list[str]:
     files = [
         "mfa-telegram-en/2026-01-02_msg27932.txt", "mfa-telegram-en/2026-01-10_msg27969.txt",
@@ -653,6 +674,10 @@ def test_gemma_loads_with_its_prompts(gemma_embedder):
     # the prompt is applied: the same text embedded as a passage is a different vector
     p = gemma_embedder.embed_passages(["Was sagte Lawrow über Atomwaffen?"])
     assert float(q[0] @ p[0]) < 0.99
+
+
+def test_gemma_small_inputs_skip_encode_and_give_its_vectors(gemma_embedder, passages):
+    _forward_equals_encode(gemma_embedder, passages)
 
 
 def test_gemma_matryoshka_sizes(gemma_embedder, passages):
