@@ -187,6 +187,13 @@ def test_a_passages_best_sentence_is_a_feature(engine, items, corpus):
             assert row[col] == pytest.approx(expect, abs=1e-5)
         assert x[:, gap] == pytest.approx(x[:, col].max() - x[:, col])
         assert x[:, gap].min() == 0.0
+        # a ranker that does not read them (e5-small's calibration) does not pay for them; the rest is the same
+        others = [f for f in CANDIDATE_FEATURES if f not in ("sentence_best", "sentence_gap")]
+        y = candidate_features(store, asked, hits, engine.tuning, engine.vectors, engine.settings.languages,
+                               read=others)
+        assert not y[:, [col, gap]].any()
+        keep = [FEATURES.index(f) for f in others]
+        assert np.allclose(y[:, keep], x[:, keep])
 
 
 def test_a_dropped_feature_is_not_read(engine, items, corpus, tmp_path):

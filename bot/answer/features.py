@@ -6,6 +6,8 @@ fitted model and the code computing its inputs cannot drift apart unnoticed.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from index.search import Hit
@@ -77,9 +79,11 @@ def best_sentence_cosines(store: StoreReader, q: Asked, hits: list[Hit], vectors
 
 
 def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: AnswerSettings,
-                       vectors: QuestionVectors, languages: list[str], reranker=None) -> np.ndarray:
+                       vectors: QuestionVectors, languages: list[str], reranker=None,
+                       read: Collection[str] | None = None) -> np.ndarray:
     """One row of FEATURES per hit (in the order given). `reranker`: bot.answer.rerank.CrossEncoderScores
-    or None (the cross_encoder column is then 0)."""
+    or None (the cross_encoder column is then 0). `read`: the features a ranker reads, when not all
+    (the best-sentence columns, which cost a read of every candidate's sentences, are 0 if unread)."""
     if not hits:
         return np.zeros((0, len(FEATURES)), dtype=np.float64)
     store.passages(h.passage_id for h in hits)  # one read for all (a server-backed store remembers them)
@@ -97,7 +101,10 @@ def candidate_features(store: StoreReader, q: Asked, hits: list[Hit], tuning: An
     rule_rank = {i: r for r, i in enumerate(sorted(range(len(hits)), key=lambda i: -rule[i]))}
     cross = reranker.scores(store, q.text, hits) if reranker is not None else [0.0] * len(hits)
     lexical = lexical_coverages(store, q.text, q.lang, [h.passage_id for h in hits])
-    sentence_best = best_sentence_cosines(store, q, hits, vectors)
+    if read is None or {"sentence_best", "sentence_gap"} & set(read):
+        sentence_best = best_sentence_cosines(store, q, hits, vectors)
+    else:
+        sentence_best = [0.0] * len(hits)
     top_sentence = max(sentence_best, default=0.0)
     rows = []
     for n, h in enumerate(hits):

@@ -209,7 +209,8 @@ class LearntRanker:
     def rank(self, store: StoreReader, q: Asked, hits: list[Hit]) -> Ranking:
         if not hits:
             return Ranking([], False)
-        x = candidate_features(store, q, hits, self.tuning, self.vectors, self.languages, self.reranker)
+        x = candidate_features(store, q, hits, self.tuning, self.vectors, self.languages, self.reranker,
+                               read=self.params.features)
         p = self.params.probabilities(x)
         for h, pi in zip(hits, p):
             h.score = float(pi)
