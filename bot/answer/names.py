@@ -57,13 +57,6 @@ def phonetic(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", key)
 
 
-def _present(entity: str, keys: "NameKeys") -> bool:
-    """A word of the text spells the name: the same key, one starting with most of it, one within a
-    few letters of it (fuzzy ratio 80, lengths within 3), or one a compound ends with, either way
-    (Außenminister ~ minister, Kraftwerk ~ Kernkraftwerk; six letters or more)."""
-    return keys.present(phonetic(entity))
-
-
 class NameKeys:
     """The phonetic keys of a text's words, kept so that whether a name is present takes a few
     lookups (sorted keys for prefixes, reversed keys for compounds' heads, keys by length for the
@@ -79,6 +72,9 @@ class NameKeys:
             self.by_length.setdefault(len(k), []).append(k)
 
     def present(self, key: str) -> bool:
+        """A word of the text spells the name (its phonetic key): the same key, one starting with most
+        of it, one within a few letters of it (fuzzy ratio 80, lengths within 3), or one a compound
+        ends with, either way (Außenminister ~ minister, Kraftwerk ~ Kernkraftwerk; six letters or more)."""
         if key in self.keys:
             return True
         prefix = key[: max(4, len(key) - 2)]
@@ -123,17 +119,29 @@ def missing_entities(question: str, passages_text: str, lang: str | None = None)
     only leads up to a name found ("Regierungschef Abdallah Hamdouk" where the record says
     "Premierminister Hamdok": a title, a first name) is not counted: the name it belongs to was found.
     Not in English ("Chagos Islands"), and never an acronym ("FIFA-Weltmeisterschaft" aside)."""
-    keys = name_keys(passages_text)
-    missing = {}
-    for e in entities(question, lang):
-        parts = [p for p in e.split("-") if len(p) >= 3] or [e]
-        missing[e] = not all(_present(p, keys) for p in parts)
-    following = {} if lang in _GENERIC_HEAD_LANGUAGES else _next_in_name(question)
-    for e in reversed(list(missing)):  # the name's last word first: the words before it lean on it
-        nxt = following.get(e)
-        if missing[e] and not e.isupper() and nxt is not None and missing.get(nxt) is False:
-            missing[e] = False
-    return [e for e, m in missing.items() if m]
+    return question_names(question, lang).missing(name_keys(passages_text))
+
+
+class QuestionNames:
+    """A question's names worked out once (each candidate passage is checked against them)."""
+
+    def __init__(self, question: str, lang: str | None):
+        self.names = entities(question, lang)
+        self.keys = {e: [phonetic(p) for p in ([p for p in e.split("-") if len(p) >= 3] or [e])] for e in self.names}
+        self.following = {} if lang in _GENERIC_HEAD_LANGUAGES else _next_in_name(question)
+
+    def missing(self, keys: "NameKeys") -> list[str]:
+        missing = {e: not all(keys.present(k) for k in self.keys[e]) for e in self.names}
+        for e in reversed(self.names):  # the name's last word first: the words before it lean on it
+            nxt = self.following.get(e)
+            if missing[e] and not e.isupper() and nxt is not None and missing.get(nxt) is False:
+                missing[e] = False
+        return [e for e, m in missing.items() if m]
+
+
+@lru_cache(maxsize=1024)
+def question_names(question: str, lang: str | None) -> QuestionNames:
+    return QuestionNames(question, lang)
 
 
 def capitalised_words(text: str) -> list[str]:

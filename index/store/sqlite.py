@@ -178,6 +178,10 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
         yield ids[i : i + _MAX_VARS]
 
 
+RECORD_CACHE = 50_000  # records a reader remembers (passages, documents, terms) before starting afresh
+_NOT_READ = object()
+
+
 class _Records:
     """Reads shared by the reader and the writer (both hold `self.db`)."""
 
@@ -228,6 +232,7 @@ class Generation(_Records):
         self._passage_total: int | None = None
         self._term_df: dict[str, int] = {}
         self._id_sets: dict[tuple, np.ndarray] = {}  # filter query -> admitted passage ids
+        self._records: dict[tuple[str, int], object] = {}  # (kind, id) -> record: a generation never changes
         if readonly:  # lock first, so the writer cannot remove it between our checks and our reads
             self._reader_lock = open(path / "readers.lock", "a+")
             fcntl.flock(self._reader_lock, fcntl.LOCK_SH)
@@ -258,6 +263,9 @@ class Generation(_Records):
         return self._passage_total
 
     # -- records --------------------------------------------------------------------------------
+    def document(self, doc_id: int) -> DocumentRecord | None:
+        return self._remembered("document", doc_id, super().document)
+
     def document_text(self, doc_id: int) -> str:
         """The text a document's offsets index (cached: documents can be whole sittings)."""
         if doc_id not in self._texts:
@@ -272,20 +280,45 @@ class Generation(_Records):
         return [DocumentRecord(*r) for r in rows]
 
     def passage(self, passage_id: int) -> PassageRecord | None:
+        return self._remembered("passage", passage_id, self._read_passage)
+
+    def _read_passage(self, passage_id: int) -> PassageRecord | None:
         row = self.db.execute(f"{_PASSAGE} WHERE id = ?", (passage_id,)).fetchone()
         return PassageRecord(*row) if row else None
 
     def passages(self, ids: Iterable[int]) -> dict[int, PassageRecord]:
         out: dict[int, PassageRecord] = {}
-        for part in _chunks(list(dict.fromkeys(ids))):
+        todo = []
+        for i in dict.fromkeys(ids):
+            known = self._records.get(("passage", i), _NOT_READ)
+            if known is _NOT_READ:
+                todo.append(i)
+            elif known is not None:
+                out[i] = known
+        if len(self._records) + len(todo) >= RECORD_CACHE:
+            self._records.clear()
+        for part in _chunks(todo):
             marks = ",".join("?" * len(part))
             for row in self.db.execute(f"{_PASSAGE} WHERE id IN ({marks})", part):
-                out[row[0]] = PassageRecord(*row)
+                out[row[0]] = self._records[("passage", row[0])] = PassageRecord(*row)
         return out
 
-    def passage_terms(self, passage_id: int) -> set[str]:
+    def passage_terms(self, passage_id: int) -> frozenset[str]:
+        return self._remembered("terms", passage_id, self._read_terms)
+
+    def _read_terms(self, passage_id: int) -> frozenset[str]:
         row = self.db.execute("SELECT stems FROM passages_fts WHERE rowid = ?", (passage_id,)).fetchone()
-        return set(row[0].split()) if row else set()
+        return frozenset(row[0].split()) if row else frozenset()
+
+    def _remembered(self, kind: str, key: int, read):
+        """A record of this generation, read once: a question reads each candidate's passage, document
+        and terms several times (names check, words covered, quotes), and candidates recur."""
+        found = self._records.get((kind, key), _NOT_READ)
+        if found is _NOT_READ:
+            if len(self._records) >= RECORD_CACHE:
+                self._records.clear()
+            found = self._records[(kind, key)] = read(key)
+        return found
 
     def _language_map(self) -> dict[int, str | None]:
         if self._languages is None:  # read once per generation
