@@ -147,6 +147,42 @@ def _folder_fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _reference_path(folder: Path | None, model: str, truncate_dim: int | None) -> Path | None:
+    """Where the float32 vectors of the calibration texts for this model are kept: a file named by the
+    model's identity, the texts and the size, so that any change makes a new one (not in the model's
+    folder, whose files are its fingerprint)."""
+    name, fingerprint = _model_identity(model)
+    if folder is None or fingerprint is None:
+        return None
+    key = hashlib.sha256(json.dumps([name, fingerprint, truncate_dim, CALIBRATION_TEXTS]).encode()).hexdigest()[:24]
+    return Path(folder) / f"{key}.npy"
+
+
+def _read_reference(path: Path | None) -> np.ndarray | None:
+    """The kept vectors: the calibration texts' in float32, then the same after casting to bf16."""
+    if path is None or not path.is_file() or path.with_suffix(".differs").exists():
+        return None
+    try:
+        ref = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    ok = ref.ndim == 2 and len(ref) == 2 * len(CALIBRATION_TEXTS) and np.isfinite(ref).all()
+    return ref.astype(np.float32) if ok else None
+
+
+def _write_reference(path: Path | None, ref: np.ndarray) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, ref.astype(np.float32), allow_pickle=False)
+        tmp.replace(path)
+    except OSError as exc:  # a read-only data folder: the check runs in float32 each time, as before
+        log.info("cannot keep the bf16 reference vectors at %s: %s", path, exc)
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded offline, with its query and passage prompts.
 
@@ -163,6 +199,7 @@ class SentenceTransformerEmbedder:
         precision: str = "fp32",
         threads: int | None = None,
         truncate_dim: int | None = None,
+        reference_dir: Path | None = None,
     ):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -175,8 +212,13 @@ class SentenceTransformerEmbedder:
         torch.set_num_threads(self.threads)
         self.model_ref = model
         t0 = time.perf_counter()
+        precision = (precision or "fp32").lower()
+        self._reference_path = _reference_path(reference_dir, model, truncate_dim)
+        stored = _read_reference(self._reference_path) if precision == "auto" and bf16_support()[0] else None
         try:
-            self.model = self._load(model)
+            # with float32 vectors of the calibration texts kept from an earlier check, the model is loaded
+            # straight in bfloat16 (no float32 copy in memory on the way) and checked against them
+            self.model = self._load(model, bf16=stored is not None)
         except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
             raise ModelError(
                 f"cannot load the embedding model {model!r}: {exc}. "
@@ -207,27 +249,27 @@ class SentenceTransformerEmbedder:
         self._passage_prompt = "passage" if "passage" in prompts else ("document" if "document" in prompts else None)
         self.prompts = {"query": prompts.get(self._query_prompt or "", ""),
                         "passage": prompts.get(self._passage_prompt or "", "")}
-        self.precision = "fp32"
+        self.precision = "bf16" if stored is not None else "fp32"
+        self.loaded_in_bf16 = stored is not None  # straight from the files, without a float32 copy
         self.backend_reason = "float32"
         self.calibration_cosine: float | None = None
-        precision = (precision or "fp32").lower()
         if precision == "bf16":
             self._to_bf16()
             self.backend_reason = "bfloat16 (set by ONRECORD_BACKEND)"
         elif precision == "auto":
-            self._choose_auto()
+            self._choose_auto(stored)
         elif precision != "fp32":
             raise ModelError(f"unknown embedding backend {precision!r}: use one of {', '.join(BACKENDS)}.")
         self.load_seconds = time.perf_counter() - t0
 
     @staticmethod
-    def _load(model: str):
+    def _load(model: str, bf16: bool = False):
+        import torch
         from sentence_transformers import SentenceTransformer
 
         # safetensors only (no pickled weights), no code from the model folder, no download
-        return SentenceTransformer(
-            model, device="cpu", trust_remote_code=False, model_kwargs={"use_safetensors": True}
-        )
+        kwargs = {"use_safetensors": True, **({"dtype": torch.bfloat16} if bf16 else {})}
+        return SentenceTransformer(model, device="cpu", trust_remote_code=False, model_kwargs=kwargs)
 
     # -- precision ------------------------------------------------------------------------------
 
@@ -237,14 +279,28 @@ class SentenceTransformerEmbedder:
         self.model.to(torch.bfloat16)
         self.precision = "bf16"
 
-    def _choose_auto(self) -> None:
+    def _choose_auto(self, stored: np.ndarray | None = None) -> None:
+        """bf16 where the CPU runs it natively and its vectors of the calibration texts stay within
+        BF16_MAX_COSINE_LOSS of float32's. The float32 vectors are computed once per model and kept
+        (`reference_dir`); `stored` is them when the model was loaded straight in bf16."""
         ok, why = bf16_support()
         if not ok:
             self.backend_reason = f"float32 ({why})"
             return
-        ref = self._encode(CALIBRATION_TEXTS, self._passage_prompt)
-        self._to_bf16()
-        got = self._encode(CALIBRATION_TEXTS, self._passage_prompt)
+        n = len(CALIBRATION_TEXTS)
+        got = self._encode(CALIBRATION_TEXTS, self._passage_prompt) if stored is not None else None
+        if got is not None and stored.shape == (2 * n, self.dimension) and np.allclose(got, stored[n:], atol=1e-6):
+            ref = stored[:n]  # loaded in bf16, it gives exactly what casting float32 weights gave
+        else:
+            if self.precision == "bf16":  # not the same (EmbeddingGemma): as below, from now on always
+                _write_reference(self._reference_path and self._reference_path.with_suffix(".differs"), got)
+                self.model = self._load(self.model_ref).eval()
+                self.precision = "fp32"
+                self.loaded_in_bf16 = False
+            ref = self._encode(CALIBRATION_TEXTS, self._passage_prompt)
+            self._to_bf16()
+            got = self._encode(CALIBRATION_TEXTS, self._passage_prompt)
+            _write_reference(self._reference_path, np.concatenate([ref, got]))
         cos = float(np.mean(np.sum(ref * got, axis=1)))
         self.calibration_cosine = cos
         if 1.0 - cos <= BF16_MAX_COSINE_LOSS:
@@ -435,7 +491,8 @@ def load_embedder(settings: Settings) -> Embedder:
     if precision not in BACKENDS:
         raise ModelError(f"unknown embedding backend {settings.backend!r}: use one of {', '.join(BACKENDS)}.")
     emb = SentenceTransformerEmbedder(
-        resolved.ref, batch_size=settings.batch_size, precision=precision, truncate_dim=settings.model_dim
+        resolved.ref, batch_size=settings.batch_size, precision=precision, truncate_dim=settings.model_dim,
+        reference_dir=settings.home / "cache" / "bf16-reference",
     )
     emb.shipped, emb.fallback = resolved.shipped, resolved.fallback
     return emb

@@ -370,6 +370,34 @@ def test_small_inputs_skip_encode_and_give_its_vectors(auto_embedder, passages):
     _forward_equals_encode(auto_embedder, passages)
 
 
+def test_a_model_checked_once_loads_straight_in_bf16_and_gives_the_same_vectors(converted, passages, tmp_path):
+    """The auto backend keeps the float32 and bf16-cast vectors of its calibration texts; the next load
+    reads the weights straight in bf16 (no float32 copy in memory) when that gives the very vectors the
+    cast gave, and otherwise never tries again (EmbeddingGemma: its bf16 load differs slightly)."""
+    from index.embedder import bf16_support
+
+    texts = passages["en"][:4] + passages["ru"][:4]
+    refs = tmp_path / "refs"
+    first = SentenceTransformerEmbedder(str(converted), precision="auto", reference_dir=refs)
+    assert not first.loaded_in_bf16
+    if not bf16_support()[0]:  # float32 here: nothing to keep, nothing changes
+        assert first.precision == "fp32" and not refs.exists()
+        return
+    (kept,) = refs.glob("*.npy")
+    second = SentenceTransformerEmbedder(str(converted), precision="auto", reference_dir=refs)
+    assert second.loaded_in_bf16 and second.precision == "bf16"
+    assert np.array_equal(second.embed_passages(texts), first.embed_passages(texts))
+    ref = np.load(kept)
+    ref[len(ref) // 2 :] += 0.01  # as if a bf16 load gave other vectors than the cast
+    np.save(kept, ref)
+    third = SentenceTransformerEmbedder(str(converted), precision="auto", reference_dir=refs)
+    assert not third.loaded_in_bf16 and third.precision == "bf16"
+    assert np.array_equal(third.embed_passages(texts), first.embed_passages(texts))
+    assert kept.with_suffix(".differs").exists()
+    fourth = SentenceTransformerEmbedder(str(converted), precision="auto", reference_dir=refs)
+    assert not fourth.loaded_in_bf16
+
+
 def _index_passages() -> list[str]:
     files = [
         "mfa-telegram-en/2026-01-02_msg27932.txt", "mfa-telegram-en/2026-01-10_msg27969.txt",
