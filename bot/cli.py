@@ -291,15 +291,15 @@ def calibrate_cmd(
     drop_feature: Annotated[Optional[list[str]], typer.Option(
         "--drop-feature", help="A candidate feature the ranker does not read (repeatable): one that did not help "
                                "this model, cross-validated (python -m bot.quality.crossval --drop-feature).")] = None,
-    max_declined: Annotated[float, typer.Option(
+    max_declined: Annotated[Optional[float], typer.Option(
         "--max-declined", min=0.0, max=1.0,
-        help="Share of the answerable questions the answer threshold may decline (measure it first: "
-             "python -m bot.quality.crossval --max-declined).")] = 0.03,
+        help="Share of the answerable questions the answer threshold may decline (default 0.03; measure another "
+             "first: python -m bot.quality.crossval --max-declined).")] = None,
 ) -> None:
     """Fit the learnt ranker and its answer threshold for the model in use, on questions with gold quotes.
     Measure it first, cross-validated: python -m bot.quality.crossval QUESTIONS.jsonl."""
     from bot.answer import Engine
-    from bot.answer.learnt import calibration_file
+    from bot.answer.learnt import MAX_DECLINED, calibration_file
     from bot.answer.learnt import candidate_features_for
     from bot.quality.crossval import fit_all, load_items, model_settings_in_use
 
@@ -314,7 +314,7 @@ def calibrate_cmd(
         # the model's cosine-scale settings, as the engine ran with them, go into the new calibration
         params = fit_all(engine, items, corpus or questions.parent / "corpus",
                          answer_settings=model_settings_in_use(engine), drop=tuple(drop_feature or ()),
-                         max_declined=max_declined)
+                         max_declined=MAX_DECLINED if max_declined is None else max_declined)
     except OnRecordError as exc:
         _fail(exc)
     path = out or calibration_file(engine.embedder.name, settings.home / "calibration")

@@ -147,11 +147,10 @@ def _folder_fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _reference_path(folder: Path | None, model: str, truncate_dim: int | None) -> Path | None:
-    """Where the float32 vectors of the calibration texts for this model are kept: a file named by the
-    model's identity, the texts and the size, so that any change makes a new one (not in the model's
-    folder, whose files are its fingerprint)."""
-    name, fingerprint = _model_identity(model)
+def _reference_path(folder: Path | None, name: str, fingerprint: str | None, truncate_dim: int | None) -> Path | None:
+    """Where the calibration texts' vectors for this model are kept: a file named by the model's
+    identity, the texts and the size, so that any change makes a new one (not in the model's folder,
+    whose files are its fingerprint)."""
     if folder is None or fingerprint is None:
         return None
     key = hashlib.sha256(json.dumps([name, fingerprint, truncate_dim, CALIBRATION_TEXTS]).encode()).hexdigest()[:24]
@@ -213,7 +212,8 @@ class SentenceTransformerEmbedder:
         self.model_ref = model
         t0 = time.perf_counter()
         precision = (precision or "fp32").lower()
-        self._reference_path = _reference_path(reference_dir, model, truncate_dim)
+        self.name, self.fingerprint = _model_identity(model)
+        self._reference_path = _reference_path(reference_dir, self.name, self.fingerprint, truncate_dim)
         stored = _read_reference(self._reference_path) if precision == "auto" and bf16_support()[0] else None
         try:
             # with float32 vectors of the calibration texts kept from an earlier check, the model is loaded
@@ -228,7 +228,6 @@ class SentenceTransformerEmbedder:
         self.batch_size = max(1, int(batch_size))
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.full_dimension = int(get_dim())
-        self.name, self.fingerprint = _model_identity(model)
         self.truncate_dim: int | None = None
         if truncate_dim and int(truncate_dim) != self.full_dimension:
             if not 0 < int(truncate_dim) < self.full_dimension:
@@ -281,8 +280,9 @@ class SentenceTransformerEmbedder:
 
     def _choose_auto(self, stored: np.ndarray | None = None) -> None:
         """bf16 where the CPU runs it natively and its vectors of the calibration texts stay within
-        BF16_MAX_COSINE_LOSS of float32's. The float32 vectors are computed once per model and kept
-        (`reference_dir`); `stored` is them when the model was loaded straight in bf16."""
+        BF16_MAX_COSINE_LOSS of float32's. The float32 vectors and those after the cast are computed once
+        per model and kept (`reference_dir`); `stored` is them (float32 first) when the model was loaded
+        straight in bf16, which stands only if it gives the cast's vectors exactly."""
         ok, why = bf16_support()
         if not ok:
             self.backend_reason = f"float32 ({why})"

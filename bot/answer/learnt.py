@@ -45,6 +45,7 @@ from .rank import Ranking
 from .vectors import QuestionVectors
 
 CALIBRATION_DIR = Path(__file__).with_name("calibration")  # shipped calibrations, one file per model
+MAX_DECLINED = 0.03  # share of the answerable fitting questions the answer threshold may decline
 
 
 @dataclass
@@ -138,7 +139,7 @@ def _scaled_logistic(x: np.ndarray, y: np.ndarray, c: float):
 
 
 def fit(x: np.ndarray, y: np.ndarray, question_of: np.ndarray, answerable: dict[int, bool], model: str,
-        max_declined: float = 0.03, c: float = 1.0,
+        max_declined: float = MAX_DECLINED, c: float = 1.0,
         features: tuple[str, ...] = CANDIDATE_FEATURES, groups: dict[int, int] | None = None,
         inner_folds: int = 0) -> RankerParams:
     """Fit the candidate model, then the question-level answer model on the fitting questions' ranked

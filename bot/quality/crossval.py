@@ -19,7 +19,8 @@ import numpy as np
 
 from bot.answer.asked import Asked
 from bot.answer.features import candidate_features
-from bot.answer.learnt import CANDIDATE_FEATURES, LearntRanker, RankerParams, candidate_features_for, fit
+from bot.answer.learnt import (CANDIDATE_FEATURES, MAX_DECLINED, LearntRanker, RankerParams, candidate_features_for,
+                               fit)
 from bot.answer.rank import RuleRanker
 from bot.answer.retrieve import retrieve
 
@@ -43,7 +44,7 @@ def load_items(path: Path) -> list[dict]:
 def statement_groups(items: list[dict]) -> dict[int, int]:
     """Question -> its statement (questions whose gold quotes share a source file, or one statement in
     two languages); questions with no gold are their own."""
-    return {i: g for i, g in enumerate(_roots(items))}
+    return dict(enumerate(_roots(items)))
 
 
 def _roots(items: list[dict]) -> list[int]:
@@ -135,7 +136,6 @@ def candidate_table(engine, items: list[dict], corpus: Path):
 
 
 INNER_FOLDS = 5  # the answer model reads out-of-fold candidate scores (bot.answer.learnt.fit)
-MAX_DECLINED = 0.03  # share of the answerable fitting questions the answer threshold may decline
 
 
 def fit_on(table, keep: set[int], model: str, reranker=None, drop: tuple[str, ...] = (),
@@ -155,6 +155,7 @@ def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=Non
     """`table`: the candidate table of `items` when already computed (it is the costly part); `drop`:
     candidate features left out of the fitted models."""
     folds = folds_of(items, k)
+    groups = statement_groups(items)
     table = table if table is not None else candidate_table(engine, items, corpus)
     rule = engine.ranker
     rows = []
@@ -163,8 +164,7 @@ def crossvalidate(engine, items: list[dict], corpus: Path, k: int = 5, table=Non
         for f in range(k):
             train = {i for i in range(len(items)) if folds[i] != f}
             reranker = getattr(engine, "reranker", None)
-            params = fit_on(table, train, engine.embedder.name, reranker, drop, statement_groups(items), inner_folds,
-                            max_declined)
+            params = fit_on(table, train, engine.embedder.name, reranker, drop, groups, inner_folds, max_declined)
             engine.ranker = LearntRanker(params, engine.tuning, engine.vectors, engine.settings.languages, reranker)
             test = [it for i, it in enumerate(items) if folds[i] == f]
             rows += evaluate(engine, test, corpus)["rows"]
