@@ -347,6 +347,28 @@ def model_prepare(
     typer.echo(f"model ready: {path}")
 
 
+@model_app.command("export")
+def model_export(
+    variant: Annotated[
+        Optional[list[str]],
+        typer.Option("--variant", help="int8, int8-embeddings or fp32; repeat to try several in order "
+                                       "(default: all three, smallest first)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Export again even if an export is kept.")] = False,
+) -> None:
+    """Export the embedding model in use to ONNX, for answering without torch: kept only if its vectors
+    are float32's (mean cosine >= 0.995). ONRECORD_QUESTION_BACKEND=auto uses the 8-bit variant; onnx any."""
+    from index import onnx_export
+
+    try:
+        kept = onnx_export.export(get_settings(), force=force,
+                                  variants=tuple(variant) if variant else onnx_export.VARIANTS)
+    except OnRecordError as exc:
+        _fail(exc)
+    typer.echo(f"exported {kept.name} ({kept.variant}; mean cosine {kept.mean_cosine} to float32, lowest "
+               f"{kept.min_cosine}): {kept.folder}")
+
+
 @model_app.command("info")
 def model_info_cmd(as_json: JsonOpt = False) -> None:
     """The embedding model in use (name, folder, dimension, fingerprint) and which shipped models are prepared."""

@@ -31,7 +31,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
-from index.embedder import Embedder, load_embedder
+from index.embedder import Embedder
+from index.question_encoder import load_question_embedder
 from index.errors import OnRecordError
 from index.settings import Settings
 
@@ -122,7 +123,7 @@ class EngineHolder:
             if self._engine is None:
                 try:
                     if self._embedder is None:
-                        self._embedder = load_embedder(self.settings)
+                        self._embedder = load_question_embedder(self.settings)
                     self._engine = Engine.open(settings=self.settings, embedder=self._embedder)
                 except OnRecordError as exc:
                     raise ToolError(str(exc)) from None

@@ -507,10 +507,13 @@ def model_info(settings: Settings, load: bool = False) -> dict:
     plans; with `load` it loads the model and reports the backend actually in use.
     """
     resolved = _resolve(settings)
+    from .question_encoder import planned
+
     extra = {
         "model": resolved.shipped,
         "default_model": models.DEFAULT_MODEL,
         "fallback": resolved.fallback,
+        **planned(settings),
         "models": models.status(settings),
     }
     if load:

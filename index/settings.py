@@ -292,6 +292,16 @@ class Settings(BaseSettings):
         default="auto",
         description="Embedding precision/backend: auto (picked by a capability check), fp32 or bf16.",
     )
+    question_backend: str = Field(
+        default="auto",
+        description=(
+            "How an answering process embeds questions (ONRECORD_QUESTION_BACKEND): onnx (the model's ONNX "
+            "export run by onnxruntime, without torch: less memory, and in its 8-bit variant faster), torch "
+            "(the indexing embedder), or auto: the ONNX export where `onrecord model prepare` or `onrecord "
+            "model export` kept its 8-bit variant (it passed the check against float32), else torch. "
+            "With ONRECORD_BACKEND set to fp32 or bf16, auto means torch."
+        ),
+    )
     batch_size: int = Field(default=32, description="Passages per embedding batch.")
     languages: list[str] = Field(
         default_factory=lambda: list(DEFAULT_LANGUAGES),

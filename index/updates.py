@@ -45,7 +45,12 @@ class IndexUpdates:
     @classmethod
     def sharing(cls, settings: Settings, embedder: Embedder, **kwargs) -> "IndexUpdates":
         """Updates of the index a running engine reads, with the engine's model: embedded in slices,
-        so a question waits for at most one slice of a re-index."""
+        so a question waits for at most one slice of a re-index. An engine embedding questions on ONNX
+        (index.question_encoder) cannot index: the updates then load the indexing model when first needed."""
+        from .question_encoder import is_onnx
+
+        if is_onnx(embedder):
+            return cls(settings, None, **kwargs)
         return cls(settings, embedder if isinstance(embedder, SharedEmbedder) else SharedEmbedder(embedder), **kwargs)
 
     @property

@@ -15,8 +15,9 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from index.embedder import Embedder, SharedEmbedder, load_embedder
+from index.embedder import Embedder, SharedEmbedder
 from index.errors import ModelError, ModelMismatch
+from index.question_encoder import load_question_embedder
 from index.settings import Settings, get_settings
 from index.store import PassageFilter, StoreReader, open_backend
 from index.textnorm import normalize
@@ -46,7 +47,7 @@ class Engine:
         self.settings = settings
         self.tuning = settings.answers
         self.index_dir = settings.index_dir
-        inner = embedder or load_embedder(settings)
+        inner = embedder or load_question_embedder(settings)  # ONNX where exported, else torch
         # one model for the engine and any indexer in this process (index.updates): thread-safe
         self.embedder = inner if isinstance(inner, SharedEmbedder) else SharedEmbedder(inner)
         self.live = LiveIndex(open_backend(settings.index_location))

@@ -209,15 +209,15 @@ def _open(index: Path | None, watch: Path | None, transcripts: Path | None, chec
     """The engine (and, unless only checking, the index-update service sharing its model), once for the
     life of the process. With `watch`, a first index is built from the folder if there is none."""
     from bot.answer.engine import Engine
-    from index.embedder import load_embedder
+    from index.question_encoder import load_question_embedder
     from index.settings import get_settings
 
     ix = get_settings()
     if index is not None:
         ix = ix.model_copy(update={"index": Path(index)})
-    embedder = load_embedder(ix)
+    embedder = load_question_embedder(ix)
     if watch is not None and not check:
-        IndexUpdates(ix, embedder, wait=3600).ensure_index([Path(watch)])
+        IndexUpdates.sharing(ix, embedder, wait=3600).ensure_index([Path(watch)])
     engine = Engine.open(settings=ix, embedder=embedder)
     if check:
         return engine, None

@@ -1,0 +1,264 @@
+"""The embedding model exported to ONNX for answering questions without torch (`index.question_encoder`).
+
+`export(settings)` runs once per model (at `onrecord model prepare`, or `onrecord model export`): the
+sentence-transformers model (transformer, pooling, dense layers, normalisation) is traced to ONNX, its
+weights are quantised to 8 bits, and the result is kept only if it gives the float32 model's vectors:
+the token ids of the check texts must be the ones sentence-transformers makes, and the mean cosine of
+their vectors to float32's at least `MIN_MEAN_COSINE` (the bf16 indexing backend's bar), the lowest at
+least `MIN_COSINE`. The variants are tried from the smallest and fastest:
+
+- `int8`: every matrix multiply and the token embedding table in 8 bits, per channel (e5-small: 118 MB
+  instead of 470, a question in ~7 ms instead of ~19 ms on one thread);
+- `int8-embeddings`: only the token embedding table in 8 bits (most of a multilingual model's weights,
+  and the one table a question reads a few rows of), the arithmetic in float32;
+- `fp32`: the model as it is.
+
+What was kept, and how close it came, is written beside it (`export.json`): the answering process reads
+that file and never imports torch. The folder is keyed by the model's fingerprint, so a changed model
+is exported again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("int8", "int8-embeddings", "fp32")
+MIN_MEAN_COSINE = 0.995  # as index.embedder.BF16_MAX_COSINE_LOSS: what indexing in bf16 is held to
+MIN_COSINE = 0.99
+MANIFEST = "export.json"
+OPSET = 17
+
+# Questions and passages in the languages served, short and long, for the export's check (besides the
+# indexing backend's calibration texts).
+CHECK_TEXTS = [
+    "What did Lavrov say about the sanctions?",
+    "Vad sa statsministern om Nato-ansökan?",
+    "Was sagte die Kanzlerin über die Energiepreise?",
+    "Что Захарова сказала о переговорах в Стамбуле?",
+    "ceasefire",
+    "We will never accept the annexation of Crimea, and the sanctions will stay in place until Russia "
+    "withdraws its troops from the whole territory of Ukraine, including the occupied parts of Donetsk "
+    "and Luhansk, and the international community will hold those responsible to account.",
+    "Herr Präsident, meine sehr verehrten Damen und Herren! Wir debattieren heute über den Haushalt "
+    "des Bundesministeriums für Bildung und Forschung, und ich will gleich zu Beginn sagen: Das ist ein "
+    "guter Haushalt.",
+]
+
+
+@dataclass(frozen=True)
+class Exported:
+    """An export kept on disk: what `index.question_encoder` needs to run it."""
+
+    folder: Path
+    name: str  # the model's identity, as the index records it
+    fingerprint: str | None
+    variant: str  # one of VARIANTS
+    model_file: str
+    tokenizer_file: str
+    max_length: int
+    pad_id: int
+    query_prompt: str
+    passage_prompt: str
+    dimension: int
+    mean_cosine: float
+    min_cosine: float
+    seconds: float
+
+    def manifest(self) -> dict:
+        data = asdict(self)
+        data["folder"] = str(self.folder)
+        return data
+
+    @classmethod
+    def read(cls, folder: Path) -> "Exported | None":
+        try:
+            data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            data["folder"] = folder
+            got = cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+        if not (folder / got.model_file).is_file() or not (folder / got.tokenizer_file).is_file():
+            return None
+        return got
+
+
+def export_folder(settings: Settings, name: str, fingerprint: str | None) -> Path:
+    """Where the export of the model (name, fingerprint) lives: HOME/cache/onnx/NAME-FINGERPRINT."""
+    key = f"{name}-{fingerprint}" if fingerprint else name
+    return settings.home / "cache" / "onnx" / key.replace("/", "_")
+
+
+def find(settings: Settings) -> Exported | None:
+    """The export of the model settings select, if one was made and passed its check (no torch)."""
+    from .embedder import _model_identity, _resolve
+
+    resolved = _resolve(settings)
+    name, fingerprint = _model_identity(resolved.ref)
+    return Exported.read(export_folder(settings, name, fingerprint))
+
+
+def export(settings: Settings, force: bool = False, variants: tuple[str, ...] = VARIANTS) -> Exported:
+    """Export the model settings select (see the module's docstring), trying `variants` in order; returns
+    what was kept. Raises ModelError when none gives the float32 model's vectors."""
+    from .embedder import CALIBRATION_TEXTS, _model_identity, _resolve
+
+    resolved = _resolve(settings)
+    name, fingerprint = _model_identity(resolved.ref)
+    folder = export_folder(settings, name, fingerprint)
+    if not force and (found := Exported.read(folder)) is not None and found.variant in variants:
+        return found
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise ModelError(f"unknown ONNX variant {', '.join(unknown) or '(none)'}: use {', '.join(VARIANTS)}.")
+    t0 = time.perf_counter()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(resolved.ref, device="cpu", trust_remote_code=False,
+                                model_kwargs={"use_safetensors": True}).eval()
+    source = Path(resolved.ref).expanduser()
+    tokenizer_json = source / "tokenizer.json"
+    if not tokenizer_json.is_file():
+        raise ModelError(f"{name}: no tokenizer.json in {source}; the ONNX question encoder needs the fast "
+                         "tokenizer's file (set ONRECORD_QUESTION_BACKEND=torch).")
+    prompts = model.prompts or {}
+    query_prompt = prompts.get("query", "")
+    passage_prompt = prompts.get("passage", prompts.get("document", ""))
+    texts = [query_prompt + t for t in CHECK_TEXTS] + [passage_prompt + t for t in CALIBRATION_TEXTS + CHECK_TEXTS]
+    with torch.inference_mode():
+        reference = model.encode(texts, batch_size=8, normalize_embeddings=True, convert_to_numpy=True,
+                                 show_progress_bar=False)
+        ids = model.preprocess(texts)
+    pad_id = int(model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0)
+    max_length = int(model.max_seq_length)
+
+    class Whole(torch.nn.Module):  # every module of the sentence-transformers model, ids in, vector out
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
+    try:
+        fp32 = work / "model-fp32.onnx"
+        sample = model.preprocess(["query: a sample", "a longer sample text for the export"])
+        _trace(torch, Whole(model).eval(), sample, fp32)
+        del model
+        tokens = _check_tokens(tokenizer_json, texts, ids, max_length, pad_id)
+        tried = []
+        for variant in variants:
+            path = fp32 if variant == "fp32" else work / f"model-{variant}.onnx"
+            if variant != "fp32":
+                _quantise(fp32, path, variant)
+            got = _run(path, tokens)
+            cos = np.sum(got * reference, axis=1)
+            mean, low = float(cos.mean()), float(cos.min())
+            tried.append(f"{variant}: mean cosine {mean:.5f}, lowest {low:.5f}")
+            if mean >= MIN_MEAN_COSINE and low >= MIN_COSINE:
+                break
+        else:
+            raise ModelError(f"{name}: no ONNX export gives the float32 model's vectors ({'; '.join(tried)}); "
+                             "set ONRECORD_QUESTION_BACKEND=torch.")
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir()
+        for part in work.glob(path.name + "*"):  # the model, and its weights file where it has one
+            os.replace(part, folder / part.name)
+        shutil.copyfile(tokenizer_json, folder / "tokenizer.json")
+        kept = Exported(
+            folder=folder, name=name, fingerprint=fingerprint, variant=variant, model_file=path.name,
+            tokenizer_file="tokenizer.json", max_length=max_length, pad_id=pad_id, query_prompt=query_prompt,
+            passage_prompt=passage_prompt, dimension=int(reference.shape[1]), mean_cosine=round(mean, 6),
+            min_cosine=round(low, 6), seconds=round(time.perf_counter() - t0, 1),
+        )
+        (folder / MANIFEST).write_text(json.dumps(kept.manifest(), indent=2) + "\n", encoding="utf-8")
+        log.info("exported %s to ONNX (%s; %s)", name, variant, "; ".join(tried))
+        return kept
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _trace(torch, whole, sample, dest: Path) -> None:
+    """The model traced to ONNX: TorchScript's exporter first (one file; e5-small), else torch.export's
+    (EmbeddingGemma's attention traces only that way; weights in a `.data` file beside it)."""
+    args = (sample["input_ids"], sample["attention_mask"])
+    names = {"input_names": ["input_ids", "attention_mask"], "output_names": ["sentence_embedding"]}
+    with torch.inference_mode(), _quiet():
+        try:
+            torch.onnx.export(whole, args, str(dest), **names, opset_version=OPSET, dynamo=False,
+                              dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                            "attention_mask": {0: "batch", 1: "tokens"},
+                                            "sentence_embedding": {0: "batch"}})
+            return
+        except Exception as exc:  # noqa: BLE001 - the other exporter is tried
+            log.info("TorchScript export failed (%s); trying torch.export", exc)
+    batch, tokens = torch.export.Dim("batch"), torch.export.Dim("tokens")
+    with _quiet():
+        torch.onnx.export(whole, args, str(dest), **names, dynamo=True, external_data=True,
+                          dynamic_shapes=({0: batch, 1: tokens}, {0: batch, 1: tokens}))
+
+
+def _check_tokens(tokenizer_json: Path, texts: list[str], expected: dict, max_length: int, pad_id: int):
+    """The tokenizer file's ids and masks for the check texts, which must be sentence-transformers' own."""
+    from .question_encoder import Tokens
+
+    tokens = Tokens(tokenizer_json, max_length, pad_id)
+    ids, mask = tokens(texts)
+    want_ids, want_mask = expected["input_ids"].numpy(), expected["attention_mask"].numpy()
+    if ids.shape != want_ids.shape or not (np.array_equal(ids, want_ids) and np.array_equal(mask, want_mask)):
+        raise ModelError(f"{tokenizer_json}: its token ids differ from the model's own tokenizer's; "
+                         "set ONRECORD_QUESTION_BACKEND=torch.")
+    return ids, mask
+
+
+def _quantise(src: Path, dest: Path, variant: str) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _quiet():
+        quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["Gather"] if variant == "int8-embeddings" else None)
+
+
+def _run(path: Path, tokens) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ids, mask = tokens
+    out = np.vstack([session.run(None, {"input_ids": ids[i : i + 1, : int(mask[i].sum())],
+                                        "attention_mask": mask[i : i + 1, : int(mask[i].sum())]})[0]
+                     for i in range(len(ids))]).astype(np.float32)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+class _quiet:
+    """Silences the exporter's and quantiser's warnings about tracing (they are expected)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore")
+        self._level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        logging.getLogger().setLevel(self._level)
+        self._w.__exit__(*exc)

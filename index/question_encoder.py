@@ -1,0 +1,164 @@
+"""Questions embedded without torch: the model's ONNX export (`index.onnx_export`) run by onnxruntime.
+
+An answering process embeds a question and a few sentences at a time; it needs neither torch nor
+sentence-transformers for that, which are most of its memory. `load_question_embedder(settings)` gives
+the answering engine its embedder:
+
+- `ONRECORD_QUESTION_BACKEND=onnx`: the export (made now if missing; that one time needs torch);
+- `torch`: the indexing embedder (`index.embedder.load_embedder`);
+- `auto` (default): the export where one was kept in its fast variant (`int8`), else torch.
+
+The vectors are the float32 model's within the export's check (e5-small, int8: mean cosine 0.996 on
+questions), and the index still records one model: an ONNX embedder carries the name of the model it
+was exported from, so an index built with another refuses it as before.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+QUESTION_BACKENDS = ("auto", "onnx", "torch")
+FAST_VARIANT = "int8"
+SLICE = 16  # texts per run (float32 variants): a question's sentences come in small sets
+
+
+class Tokens:
+    """The model's fast tokenizer (its tokenizer.json) as sentence-transformers calls it: special tokens
+    added, truncated to the model's length, padded to the longest text. Gives int64 ids and masks."""
+
+    def __init__(self, path: Path, max_length: int, pad_id: int):
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(path))
+        self.tokenizer.enable_truncation(max_length=max_length)
+        self.tokenizer.enable_padding(pad_id=pad_id)
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        encoded = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        return ids, mask
+
+
+class OnnxEmbedder:
+    """index.embedder.Embedder over an ONNX export; one thread per run (questions are small inputs, and
+    a second thread costs more than it gives on them, as with torch)."""
+
+    def __init__(self, exported, truncate_dim: int | None = None, threads: int = 1):
+        import onnxruntime as ort
+
+        t0 = time.perf_counter()
+        self.exported = exported
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = False  # a question's buffers go back when it is answered
+        try:
+            self.session = ort.InferenceSession(str(exported.folder / exported.model_file), options,
+                                                providers=["CPUExecutionProvider"])
+            self.tokens = Tokens(exported.folder / exported.tokenizer_file, exported.max_length, exported.pad_id)
+        except Exception as exc:  # noqa: BLE001 - a damaged export is reported, not half-used
+            raise ModelError(f"cannot load the ONNX export in {exported.folder}: {exc}; run "
+                             "`onrecord model export --force` or set ONRECORD_QUESTION_BACKEND=torch.") from exc
+        self._lock = threading.Lock()
+        self.name = exported.name
+        self.fingerprint = exported.fingerprint
+        self.full_dimension = exported.dimension
+        self.truncate_dim = None
+        if truncate_dim and int(truncate_dim) != exported.dimension:
+            self.truncate_dim = int(truncate_dim)
+            self.name = f"{self.name}@{self.truncate_dim}"
+        self.dimension = self.truncate_dim or exported.dimension
+        self.load_seconds = time.perf_counter() - t0
+
+    @property
+    def backend(self) -> str:
+        return f"onnx-{self.exported.variant}"
+
+    def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # 8-bit activations are scaled per run (dynamic quantisation): a text run beside others would get a
+        # vector that depends on them (cosine 0.994-0.997 to its own). So each text runs alone, and the
+        # same question always gets the same vector; float32 variants run in padded slices.
+        step = 1 if self.exported.variant.startswith("int8") else SLICE
+        parts = []
+        for i in range(0, len(texts), step):
+            ids, mask = self.tokens([prompt + t for t in texts[i : i + step]])
+            with self._lock:
+                parts.append(self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0])
+        vecs = np.concatenate(parts).astype(np.float32)
+        if self.truncate_dim:
+            vecs = vecs[:, : self.truncate_dim]
+        vecs = np.ascontiguousarray(vecs)
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return vecs
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(list(texts), self.exported.query_prompt)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(list(texts), self.exported.passage_prompt)
+
+    def info(self) -> dict:
+        e = self.exported
+        return {
+            "name": self.name, "path": str(e.folder), "dimension": self.dimension,
+            "fingerprint": self.fingerprint, "backend": self.backend,
+            "backend_reason": f"ONNX export, {e.variant} (mean cosine {e.mean_cosine} to float32, lowest "
+                              f"{e.min_cosine})",
+            "threads": 1, "max_seq_length": e.max_length, "load_seconds": round(self.load_seconds, 2),
+        }
+
+
+def question_backend(settings: Settings) -> str:
+    choice = (settings.question_backend or "auto").lower()
+    if choice not in QUESTION_BACKENDS:
+        raise ModelError(f"unknown question backend {settings.question_backend!r}: use one of "
+                         f"{', '.join(QUESTION_BACKENDS)}.")
+    return choice
+
+
+def load_question_embedder(settings: Settings):
+    """The embedder an answering process uses for questions (see the module's docstring)."""
+    from . import onnx_export
+    from .embedder import load_embedder
+
+    choice = question_backend(settings)
+    if choice == "torch" or (settings.backend or "auto").lower() != "auto" and choice == "auto":
+        return load_embedder(settings)  # a precision asked for by name is torch's
+    found = onnx_export.find(settings)
+    if choice == "onnx" and found is None:
+        found = onnx_export.export(settings, variants=onnx_export.VARIANTS)
+    if found is not None and (choice == "onnx" or found.variant == FAST_VARIANT):
+        return OnnxEmbedder(found, truncate_dim=settings.model_dim)
+    return load_embedder(settings)
+
+
+def is_onnx(embedder) -> bool:
+    """Whether an embedder (or a SharedEmbedder around one) runs on ONNX: it cannot index (no token
+    vectors for sentences), so an indexer in the same process loads its own."""
+    return isinstance(getattr(embedder, "inner", embedder), OnnxEmbedder)
+
+
+def planned(settings: Settings) -> dict:
+    """What `load_question_embedder` will use, without loading anything (for `onrecord model info`)."""
+    from . import onnx_export
+
+    choice = question_backend(settings)
+    found = onnx_export.find(settings) if choice != "torch" else None
+    if found is not None and (choice == "onnx" or (found.variant == FAST_VARIANT
+                                                   and (settings.backend or "auto").lower() == "auto")):
+        return {"question_backend": f"onnx-{found.variant}", "question_export": str(found.folder)}
+    if choice == "onnx":
+        return {"question_backend": "onnx (exported on first use)", "question_export": None}
+    return {"question_backend": "torch (the indexing model)", "question_export": None}
