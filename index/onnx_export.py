@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,9 @@ CHECK_TEXTS = [
     "Herr Präsident, meine sehr verehrten Damen und Herren! Wir debattieren heute über den Haushalt "
     "des Bundesministeriums für Bildung und Forschung, und ich will gleich zu Beginn sagen: Das ist ein "
     "guter Haushalt.",
+    # what tokenizers differ on: repeated, leading, trailing and other spaces, joiners, compatibility forms
+    "  two  spaces,\ttab and\u00a0no-break space ",
+    "emoji 👍🏽 and a family 👨\u200d👩\u200d👧, ligature ﬁ, full-width ＡＢＣ, «quotes» — … №5",
 ]
 
 
@@ -76,6 +79,12 @@ class Exported:
     mean_cosine: float
     min_cosine: float
     seconds: float
+    # "tokenizers" (tokenizer_file is the model's tokenizer.json) or "sentencepiece" (a SentencePiece model
+    # written from it, with what tokenizer.json does around the charsmap: `replace`, then bos/eos ids)
+    tokenizer_kind: str = "tokenizers"
+    bos_id: int = -1
+    eos_id: int = -1
+    replace: list = field(default_factory=list)
 
     def manifest(self) -> dict:
         data = asdict(self)
@@ -162,6 +171,7 @@ def export(settings: Settings, force: bool = False, variants: tuple[str, ...] = 
         _trace(torch, Whole(model).eval(), sample, fp32)
         del model
         tokens = _check_tokens(tokenizer_json, texts, ids, max_length, pad_id)
+        compact = _compact_tokenizer(tokenizer_json, work / "tokenizer.spm", texts, tokens, max_length, pad_id)
         tried = []
         for variant in variants:
             path = fp32 if variant == "fp32" else work / f"model-{variant}.onnx"
@@ -181,10 +191,14 @@ def export(settings: Settings, force: bool = False, variants: tuple[str, ...] = 
         folder.mkdir()
         for part in work.glob(path.name + "*"):  # the model, and its weights file where it has one
             os.replace(part, folder / part.name)
-        shutil.copyfile(tokenizer_json, folder / "tokenizer.json")
+        if compact:
+            os.replace(work / "tokenizer.spm", folder / "tokenizer.spm")
+        else:
+            shutil.copyfile(tokenizer_json, folder / "tokenizer.json")
         kept = Exported(
             folder=folder, name=name, fingerprint=fingerprint, variant=variant, model_file=path.name,
-            tokenizer_file="tokenizer.json", max_length=max_length, pad_id=pad_id, query_prompt=query_prompt,
+            tokenizer_file="tokenizer.spm" if compact else "tokenizer.json", **(compact or {}),
+            max_length=max_length, pad_id=pad_id, query_prompt=query_prompt,
             passage_prompt=passage_prompt, dimension=int(reference.shape[1]), mean_cosine=round(mean, 6),
             min_cosine=round(low, 6), seconds=round(time.perf_counter() - t0, 1),
         )
@@ -226,6 +240,83 @@ def _check_tokens(tokenizer_json: Path, texts: list[str], expected: dict, max_le
         raise ModelError(f"{tokenizer_json}: its token ids differ from the model's own tokenizer's; "
                          "set ONRECORD_QUESTION_BACKEND=torch.")
     return ids, mask
+
+
+def sentencepiece_model(tokenizer_json: Path) -> tuple[bytes, dict] | None:
+    """A SentencePiece model with the pieces, scores and charsmap of a Unigram tokenizer.json, and what
+    `index.question_encoder.SentencePieceTokens` needs besides (the replacements made before the charsmap,
+    the bos/eos ids); None for any other tokenizer (BPE, WordPiece, byte fallback, other steps)."""
+    import base64
+
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    spec = json.loads(tokenizer_json.read_text(encoding="utf-8"))
+    model, norm = spec.get("model") or {}, spec.get("normalizer") or {}
+    pre, post = spec.get("pre_tokenizer") or {}, spec.get("post_processor") or {}
+    steps = norm.get("normalizers", []) if norm.get("type") == "Sequence" else [norm]
+    kinds = [s.get("type") for s in steps]
+    if (model.get("type") != "Unigram" or model.get("byte_fallback") or "Precompiled" not in kinds
+            or pre.get("type") != "Metaspace" or pre.get("prepend_scheme") != "always"
+            or post.get("type") != "TemplateProcessing"):
+        return None
+    at = kinds.index("Precompiled")
+    replace = []
+    for s in steps[:at]:
+        if s.get("type") != "Replace" or "String" not in s.get("pattern", {}):
+            return None
+        replace.append([s["pattern"]["String"], s["content"]])
+    if [(s.get("type"), s.get("pattern"), s.get("content")) for s in steps[at + 1 :]] not in (
+            [], [("Replace", {"Regex": " {2,}"}, " ")]):
+        return None
+    single = post.get("single", [])
+    if len(single) != 3 or "Sequence" not in single[1]:
+        return None
+    specials = {k: v["ids"][0] for k, v in post.get("special_tokens", {}).items()}
+    try:
+        bos, eos = specials[single[0]["SpecialToken"]["id"]], specials[single[2]["SpecialToken"]["id"]]
+    except KeyError:
+        return None
+    control = {a["id"] for a in spec.get("added_tokens", []) if a.get("special")}
+    proto = pb.ModelProto()
+    proto.trainer_spec.model_type = pb.TrainerSpec.UNIGRAM
+    proto.trainer_spec.vocab_size = len(model["vocab"])
+    proto.trainer_spec.unk_id = int(model.get("unk_id") or 0)
+    proto.trainer_spec.byte_fallback = False
+    proto.normalizer_spec.name = "from-tokenizer-json"
+    proto.normalizer_spec.precompiled_charsmap = base64.b64decode(steps[at]["precompiled_charsmap"])
+    proto.normalizer_spec.add_dummy_prefix = True
+    proto.normalizer_spec.remove_extra_whitespaces = False  # tokenizer.json collapses spaces after its charsmap
+    proto.normalizer_spec.escape_whitespaces = True
+    Piece = pb.ModelProto.SentencePiece
+    for i, (text, score) in enumerate(model["vocab"]):
+        p = proto.pieces.add()
+        p.piece, p.score = text, float(score)
+        p.type = Piece.UNKNOWN if i == proto.trainer_spec.unk_id else Piece.CONTROL if i in control else Piece.NORMAL
+    return proto.SerializeToString(), {"tokenizer_kind": "sentencepiece", "bos_id": bos, "eos_id": eos,
+                                       "replace": replace}
+
+
+def _compact_tokenizer(tokenizer_json: Path, dest: Path, texts: list[str], tokens, max_length: int,
+                       pad_id: int) -> dict | None:
+    """The SentencePiece form of the tokenizer where it gives exactly tokenizer.json's ids on the check
+    texts (written to `dest`); else None, and tokenizer.json is used as it is."""
+    from .question_encoder import SentencePieceTokens
+
+    try:
+        made = sentencepiece_model(tokenizer_json)
+        if made is None:
+            return None
+        dest.write_bytes(made[0])
+        extra = made[1]
+        spm = SentencePieceTokens(dest, max_length, pad_id, extra["bos_id"], extra["eos_id"], extra["replace"])
+        ids, mask = spm(texts)
+    except Exception as exc:  # noqa: BLE001 - the tokenizer.json path stays
+        log.info("no SentencePiece form of %s: %s", tokenizer_json, exc)
+        return None
+    if ids.shape == tokens[0].shape and np.array_equal(ids, tokens[0]) and np.array_equal(mask, tokens[1]):
+        return extra
+    log.info("the SentencePiece form of %s gives other ids; using tokenizer.json", tokenizer_json)
+    return None
 
 
 def _quantise(src: Path, dest: Path, variant: str) -> None:
