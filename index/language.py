@@ -1,14 +1,13 @@
 """Language detection (lingua), restricted to a configured set of languages, answering ISO 639-1.
 
-Used for documents at ingest and for users' questions. Long texts (documents) get lingua's
-low-accuracy mode (trigrams only), which is as good there and much faster. Short texts (questions)
-get it first too, and lingua's high-accuracy mode (one- to five-grams, the one that copes with a few
-words) only where the first is unsure, over its best FOCUS candidates: the high-accuracy models of
-all fourteen default languages take about 340 MB of a serving process, three of them about 70.
-Measured on the 206 dev questions (four languages, fourteen allowed): all 206 right either way, none
-unsure; cut to their first four words, 199 right in high-accuracy mode, 187 in low, 193 in the two
-steps (28 unsure, each ~0.5 s more when its candidates' models are not the ones loaded).
-Detectors are built once per language set and cached; language models load lazily.
+Used for documents at ingest and for users' questions. Short texts (questions) get lingua's
+high-accuracy mode, the one that copes with a few words; long texts (documents) its low-accuracy
+mode, which is as good there and much faster to load. Detectors are built once per language set
+and cached; language models load lazily and stay loaded. (The high-accuracy models of the fourteen
+default languages are about 300 MB of a serving process. Reading short texts in low-accuracy mode
+first, and in high-accuracy mode over its three best candidates only when it was unsure, was
+measured and dropped: right on all 206 dev questions, but surely wrong on short ones such as "Vad sa
+Lavrov om vapenvila?", Portuguese at 0.985, Swedish not among its three best.)
 """
 from __future__ import annotations
 
@@ -20,10 +19,6 @@ from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBui
 
 # Below this confidence a caller's hint (the channel's or the index's language) wins.
 UNSURE = 0.5
-# A short text whose low-accuracy answer is below this confidence is read again in high-accuracy mode,
-# over the FOCUS best candidates of the first reading.
-SURE = 0.7
-FOCUS = 3
 SAMPLE_CHARS = 2000
 # From this length on, lingua's low-accuracy mode (trigrams only: fast to load and to run) is as
 # good as the full mode; short texts such as questions always get the full mode.
@@ -56,21 +51,6 @@ def _detector(codes: tuple[str, ...], low_accuracy: bool = False) -> LanguageDet
     if low_accuracy:
         builder = builder.with_low_accuracy_mode()
     return builder.build()
-
-
-_focus: dict = {}  # the one high-accuracy detector kept: {candidate languages: detector}
-
-
-def _focused(langs: tuple[Language, ...]) -> LanguageDetector:
-    """A high-accuracy detector over a few candidates; the previous one's models are unloaded first,
-    so a process holds the high-accuracy models of at most FOCUS languages (call under _lock)."""
-    key = tuple(sorted(langs, key=_code))
-    if key not in _focus:
-        for old in _focus.values():
-            old.unload_language_models()
-        _focus.clear()
-        _focus[key] = LanguageDetectorBuilder.from_languages(*key).build()
-    return _focus[key]
 
 
 def _code(lang: Language) -> str:
@@ -114,13 +94,11 @@ def detect_language(
         return codes[0], 1.0
     if accurate is None:
         accurate = len(sample) < LONG_TEXT
-    detector = _detector(codes, True)
+    detector = _detector(codes, not accurate)
     if detector is None:
         return hint or codes[0], 0.0
     with _lock:  # model loading is lazy; keep it to one thread
         values = detector.compute_language_confidence_values(sample)
-        if accurate and len(values) > 1 and float(values[0].value) < SURE:
-            values = _focused(tuple(v.language for v in values[:FOCUS])).compute_language_confidence_values(sample)
     if not values:
         return hint, 0.0
     best_code, best = _code(values[0].language), float(values[0].value)
@@ -128,6 +106,14 @@ def detect_language(
         hint_value = next((float(v.value) for v in values if _code(v.language) == hint), 0.0)
         return hint, hint_value
     return best_code, best
+
+
+def load_names(codes: list[str]) -> None:
+    """Every name `language_name` may give between these languages, now (a server's warm-up: the first
+    name read from a locale costs 3-50 ms)."""
+    for in_lang in codes:
+        for code in codes:
+            language_name(code, in_lang)
 
 
 @lru_cache(maxsize=512)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from index.embedder import Embedder, SharedEmbedder
 from index.errors import ModelError, ModelMismatch
+from index.language import load_names
 from index.question_encoder import load_question_embedder
 from index.settings import Settings, get_settings
 from index.store import PassageFilter, StoreReader, open_backend
@@ -123,6 +124,7 @@ class Engine:
         """Pay now what the first questions would (a server calls it before serving): the model's first
         call, the index's caches, the language detector, each configured language's month names."""
         load_date_languages(self.settings.languages)
+        load_names(self.settings.languages)
         with self.live.reader() as store:
             self.filters.collections.of(store)  # the index's collections, read once per generation
         self.ask("warm-up question about the record", lang_hint="en", limit=1)
