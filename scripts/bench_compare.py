@@ -428,14 +428,19 @@ def plot(result: dict, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in FIGURES if k[0] != "passages"]
-    fig, axes = plt.subplots(3, 4, figsize=(15, 9))
+    # the figures this run measured (a run of one part, `--only query`, has no indexing figures)
+    keys = [k for k in FIGURES if k[0] != "passages"
+            and any(result["figures"][s].get(k[0]) is not None for s in SYSTEMS)]
+    rows = max(1, -(-len(keys) // 4))
+    fig, axes = plt.subplots(rows, 4, figsize=(15, 3 * rows), squeeze=False)
     for ax, (key, label, unit, better) in zip(axes.flat, keys):
         vals = [result["figures"][s].get(key) for s in SYSTEMS]
         scale = 2**20 if unit == "B" else 1
         shown = [(v or 0) / scale for v in vals]
         ax.bar(["On Record", "baseline"], shown, color=["#2b6cb0", "#a0aec0"])
-        ax.set_title(f"{label}\n({'MB' if unit == 'B' else unit or 'count'}; {better or ''} is better)", fontsize=8)
+        cached = [s for s in SYSTEMS if key in result.get("from_cache", {}).get(s, [])]
+        ax.set_title(f"{label}\n({'MB' if unit == 'B' else unit or 'count'}; {better or ''} is better)"
+                     + (f"\ncached vectors: {', '.join(cached)}" if cached else ""), fontsize=8)
         for i, v in enumerate(shown):
             ax.text(i, v, f"{v:,.1f}", ha="center", va="bottom", fontsize=7)
     for ax in list(axes.flat)[len(keys):]:
