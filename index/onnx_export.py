@@ -136,7 +136,9 @@ def export(settings: Settings, force: bool = False, variants: tuple[str, ...] = 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in set-up's output
     model = SentenceTransformer(resolved.ref, device="cpu", trust_remote_code=False,
                                 model_kwargs={"use_safetensors": True}).eval()
     source = Path(resolved.ref).expanduser()
