@@ -85,6 +85,12 @@ class Exported:
     bos_id: int = -1
     eos_id: int = -1
     replace: list = field(default_factory=list)
+    # the 8-bit token embedding table taken out of the graph (`token_table`, .npy, memory-mapped and read
+    # row by row: a question touches a few of its 250k rows) and what the graph takes instead
+    token_table: str | None = None
+    token_input: str | None = None
+    token_scale: float = 1.0
+    token_zero_point: int = 0
 
     def manifest(self) -> dict:
         data = asdict(self)
@@ -188,18 +194,23 @@ def export(settings: Settings, force: bool = False, variants: tuple[str, ...] = 
         else:
             raise ModelError(f"{name}: no ONNX export gives the float32 model's vectors ({'; '.join(tried)}); "
                              "set ONRECORD_QUESTION_BACKEND=torch.")
+        table = _split_token_table(path, work / "model-split.onnx", work / "token-table.npy", tokens, got)
+        if table:
+            path = work / "model-split.onnx"
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir()
         for part in work.glob(path.name + "*"):  # the model, and its weights file where it has one
             os.replace(part, folder / part.name)
+        if table:
+            os.replace(work / "token-table.npy", folder / "token-table.npy")
         if compact:
             os.replace(work / "tokenizer.spm", folder / "tokenizer.spm")
         else:
             shutil.copyfile(tokenizer_json, folder / "tokenizer.json")
         kept = Exported(
             folder=folder, name=name, fingerprint=fingerprint, variant=variant, model_file=path.name,
-            tokenizer_file="tokenizer.spm" if compact else "tokenizer.json", **(compact or {}),
+            tokenizer_file="tokenizer.spm" if compact else "tokenizer.json", **(compact or {}), **(table or {}),
             max_length=max_length, pad_id=pad_id, query_prompt=query_prompt,
             passage_prompt=passage_prompt, dimension=int(reference.shape[1]), mean_cosine=round(mean, 6),
             min_cosine=round(low, 6), seconds=round(time.perf_counter() - t0, 1),
@@ -329,15 +340,62 @@ def _quantise(src: Path, dest: Path, variant: str) -> None:
                          op_types_to_quantize=["Gather"] if variant == "int8-embeddings" else None)
 
 
-def _run(path: Path, tokens) -> np.ndarray:
+def _run(path: Path, tokens, feed=None) -> np.ndarray:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     ids, mask = tokens
-    out = np.vstack([session.run(None, {"input_ids": ids[i : i + 1, : int(mask[i].sum())],
-                                        "attention_mask": mask[i : i + 1, : int(mask[i].sum())]})[0]
+    feed = feed or (lambda i, m: {"input_ids": i, "attention_mask": m})
+    out = np.vstack([session.run(None, feed(ids[i : i + 1, : int(mask[i].sum())],
+                                            mask[i : i + 1, : int(mask[i].sum())]))[0]
                      for i in range(len(ids))]).astype(np.float32)
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def _split_token_table(src: Path, dest: Path, table_file: Path, tokens, want: np.ndarray) -> dict | None:
+    """The 8-bit token embedding table out of the graph: the Gather that reads it and the
+    DequantizeLinear after it (one scale, one zero point) give way to an input of float token vectors,
+    which `index.question_encoder` reads from the table memory-mapped. Kept only if the vectors of the
+    check texts are exactly the whole graph's (`want`); None otherwise, and the graph stays whole."""
+    import onnx
+    from onnx import numpy_helper
+
+    from .question_encoder import TokenTable, token_vectors
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    gather = next((n for n in graph.node if n.op_type == "Gather" and n.input[1] == "input_ids"
+                   and n.input[0] in inits and len(inits[n.input[0]].dims) == 2), None)
+    deq = gather and next((n for n in graph.node if n.op_type == "DequantizeLinear"
+                           and n.input[0] == gather.output[0]), None)
+    if deq is None or len(deq.input) != 3 or any(len(inits[x].dims) if x in inits else 1 for x in deq.input[1:]):
+        return None
+    table = numpy_helper.to_array(inits[gather.input[0]])
+    scale = float(numpy_helper.to_array(inits[deq.input[1]]))
+    zero = int(numpy_helper.to_array(inits[deq.input[2]]))
+    dim = int(table.shape[1])
+    graph.node.remove(gather)
+    graph.node.remove(deq)
+    for name in (gather.input[0], *deq.input[1:]):
+        if name in inits and not any(name in n.input for n in graph.node):
+            graph.initializer.remove(inits[name])
+    graph.input.append(onnx.helper.make_tensor_value_info(deq.output[0], onnx.TensorProto.FLOAT,
+                                                          ["batch", "tokens", dim]))
+    onnx.save_model(model, str(dest))
+    np.save(table_file, table)
+    extra = {"token_table": table_file.name, "token_input": deq.output[0], "token_scale": scale,
+             "token_zero_point": zero}
+    rows = TokenTable(table_file)
+    try:
+        got = _run(dest, tokens, lambda i, m: {"input_ids": i, "attention_mask": m,
+                                                extra["token_input"]: token_vectors(rows, i, scale, zero)})
+    finally:
+        rows.close()
+    if not np.array_equal(got, want):
+        log.info("the graph without its token table gives other vectors; kept whole")
+        return None
+    return extra
 
 
 class _quiet:

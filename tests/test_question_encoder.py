@@ -53,6 +53,42 @@ def test_the_export_records_what_it_kept_and_how_close_it_came(exported):
     assert again == exported
 
 
+def test_the_token_table_is_read_row_by_row_and_gives_the_whole_graphs_vectors(exported, questions, tmp_path):
+    """The 8-bit token table lives beside the graph and is read from the file a row at a time; the
+    vectors are exactly those of the graph that held it (which the export keeps for this test)."""
+    import onnxruntime as ort
+
+    from index.question_encoder import TokenTable
+
+    assert exported.token_table and (exported.folder / exported.token_table).is_file()
+    whole = np.load(exported.folder / exported.token_table)
+    rows = TokenTable(exported.folder / exported.token_table)
+    ids = np.array([[0, 5, 250000, 5, 2], [7, 7, 7, 1, 1]])
+    assert np.array_equal(rows[ids], whole[ids])
+    with pytest.raises(IndexError):
+        rows[np.array([[whole.shape[0]]])]
+    # the graph with its table, put back together from the export's own parts, gives the same vectors
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = onnx.load(str(exported.folder / exported.model_file))
+    name = exported.token_input
+    graph.graph.input.remove(next(i for i in graph.graph.input if i.name == name))
+    graph.graph.initializer.extend([numpy_helper.from_array(whole, "table"),
+                                    numpy_helper.from_array(np.array(exported.token_scale, np.float32), "scale"),
+                                    numpy_helper.from_array(np.array(exported.token_zero_point, whole.dtype), "zero")])
+    graph.graph.node.insert(0, helper.make_node("DequantizeLinear", ["gathered", "scale", "zero"], [name]))
+    graph.graph.node.insert(0, helper.make_node("Gather", ["table", "input_ids"], ["gathered"]))
+    onnx.save_model(graph, str(tmp_path / "whole.onnx"))
+    session = ort.InferenceSession(str(tmp_path / "whole.onnx"), providers=["CPUExecutionProvider"])
+    emb = OnnxEmbedder(exported)
+    for q in questions[:10]:
+        i, m = emb.tokens([exported.query_prompt + q])
+        want = session.run(None, {"input_ids": i, "attention_mask": m})[0]
+        got = emb.session.run(None, emb._feed(i, m))[0]
+        assert np.array_equal(got, want), q
+
+
 def test_the_compact_tokenizer_gives_the_models_token_ids(exported, questions, corpus):
     """The SentencePiece form of the fast model's tokenizer (a quarter of its memory) against the model's
     own tokenizer.json, on every dev question and 2,000 lines of real transcripts in four languages."""
