@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 QUESTION_BACKENDS = ("auto", "onnx", "torch")
 FAST_VARIANT = "int8"
-SLICE = 16  # texts per run (float32 variants): a question's sentences come in small sets
+SLICE = 16  # texts per run (variants with float32 arithmetic): a question's sentences come in small sets
 
 
 class Tokens:
@@ -166,6 +166,7 @@ class OnnxEmbedder:
         if truncate_dim and int(truncate_dim) != exported.dimension:
             self.truncate_dim = int(truncate_dim)
             self.name = f"{self.name}@{self.truncate_dim}"
+            self.fingerprint = f"{self.fingerprint}@{self.truncate_dim}" if self.fingerprint else None
         self.dimension = self.truncate_dim or exported.dimension
         self.load_seconds = time.perf_counter() - t0
 
@@ -178,8 +179,8 @@ class OnnxEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         # 8-bit activations are scaled per run (dynamic quantisation): a text run beside others would get a
         # vector that depends on them (cosine 0.994-0.997 to its own). So each text runs alone, and the
-        # same question always gets the same vector; float32 variants run in padded slices.
-        step = 1 if self.exported.variant.startswith("int8") else SLICE
+        # same question always gets the same vector; variants with float32 arithmetic run in padded slices.
+        step = 1 if self.exported.variant == FAST_VARIANT else SLICE
         parts = []
         for i in range(0, len(texts), step):
             ids, mask = self.tokens([prompt + t for t in texts[i : i + step]])
