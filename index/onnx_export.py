@@ -111,9 +111,11 @@ class Exported:
 
 
 def export_folder(settings: Settings, name: str, fingerprint: str | None) -> Path:
-    """Where the export of the model (name, fingerprint) lives: HOME/cache/onnx/NAME-FINGERPRINT."""
+    """Where the export of the model (name, fingerprint) lives: beside the prepared models, in
+    MODELS_DIR/.onnx/NAME-FINGERPRINT (so an image that prepares its models at build time carries the
+    export with them, whatever data folder it later runs with)."""
     key = f"{name}-{fingerprint}" if fingerprint else name
-    return settings.home / "cache" / "onnx" / key.replace("/", "_")
+    return settings.model_dir / ".onnx" / key.replace("/", "_")
 
 
 def find(settings: Settings) -> Exported | None:

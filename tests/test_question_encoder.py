@@ -188,7 +188,7 @@ def test_the_question_backend_setting_picks_the_embedder(exported, monkeypatch):
 def test_without_an_export_auto_answers_with_torch(tmp_path):
     emb = load_question_embedder(Settings(home=tmp_path, model=_PREPARED_MODEL))
     assert not is_onnx(emb)
-    assert not (tmp_path / "cache" / "onnx").exists()  # auto never exports on its own
+    assert not (tmp_path / "models" / ".onnx").exists()  # auto never exports on its own
 
 
 def test_updates_sharing_an_onnx_engine_index_with_their_own_model(exported, onnx_embedder, index_copy, corpus,
@@ -233,4 +233,4 @@ def test_a_damaged_export_is_a_clear_error_and_nothing_is_half_used(exported, tm
 def test_an_unknown_variant_is_refused(tmp_path):
     with pytest.raises(ModelError, match="unknown ONNX variant"):
         onnx_export.export(Settings(home=tmp_path, model=_PREPARED_MODEL), variants=("int4",))
-    assert not (tmp_path / "cache" / "onnx").exists()
+    assert not (tmp_path / "models" / ".onnx").exists()
