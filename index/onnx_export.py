@@ -105,7 +105,8 @@ class Exported:
             got = cls(**data)
         except (OSError, ValueError, TypeError):
             return None
-        if not (folder / got.model_file).is_file() or not (folder / got.tokenizer_file).is_file():
+        parts = [got.model_file, got.tokenizer_file, *([got.token_table] if got.token_table else [])]
+        if not all((folder / part).is_file() for part in parts):
             return None
         return got
 

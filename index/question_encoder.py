@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +143,6 @@ class OnnxEmbedder:
     def __init__(self, exported, truncate_dim: int | None = None, threads: int = 1):
         import onnxruntime as ort
 
-        t0 = time.perf_counter()
         self.exported = exported
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -160,19 +158,11 @@ class OnnxEmbedder:
                              "`onrecord model export --force` or set ONRECORD_QUESTION_BACKEND=torch.") from exc
         self._lock = threading.Lock()
         self.name = exported.name
-        self.fingerprint = exported.fingerprint
-        self.full_dimension = exported.dimension
         self.truncate_dim = None
         if truncate_dim and int(truncate_dim) != exported.dimension:
             self.truncate_dim = int(truncate_dim)
-            self.name = f"{self.name}@{self.truncate_dim}"
-            self.fingerprint = f"{self.fingerprint}@{self.truncate_dim}" if self.fingerprint else None
+            self.name = f"{self.name}@{self.truncate_dim}"  # as the torch embedder names a shortened model
         self.dimension = self.truncate_dim or exported.dimension
-        self.load_seconds = time.perf_counter() - t0
-
-    @property
-    def backend(self) -> str:
-        return f"onnx-{self.exported.variant}"
 
     def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
         if not texts:
@@ -206,16 +196,6 @@ class OnnxEmbedder:
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode(list(texts), self.exported.passage_prompt)
 
-    def info(self) -> dict:
-        e = self.exported
-        return {
-            "name": self.name, "path": str(e.folder), "dimension": self.dimension,
-            "fingerprint": self.fingerprint, "backend": self.backend,
-            "backend_reason": f"ONNX export, {e.variant} (mean cosine {e.mean_cosine} to float32, lowest "
-                              f"{e.min_cosine})",
-            "threads": 1, "max_seq_length": e.max_length, "load_seconds": round(self.load_seconds, 2),
-        }
-
 
 def question_backend(settings: Settings) -> str:
     choice = (settings.question_backend or "auto").lower()
@@ -225,20 +205,29 @@ def question_backend(settings: Settings) -> str:
     return choice
 
 
+def _choice(settings: Settings):
+    """("torch", None), ("onnx", the export) or ("onnx", None: to be made now), without loading anything."""
+    from . import onnx_export
+
+    choice = question_backend(settings)
+    if choice == "torch" or (choice == "auto" and (settings.backend or "auto").lower() != "auto"):
+        return "torch", None  # a precision asked for by name is torch's
+    found = onnx_export.find(settings)
+    if choice == "onnx" or (found is not None and found.variant == FAST_VARIANT):
+        return "onnx", found
+    return "torch", None
+
+
 def load_question_embedder(settings: Settings):
     """The embedder an answering process uses for questions (see the module's docstring)."""
     from . import onnx_export
     from .embedder import load_embedder
 
-    choice = question_backend(settings)
-    if choice == "torch" or (settings.backend or "auto").lower() != "auto" and choice == "auto":
-        return load_embedder(settings)  # a precision asked for by name is torch's
-    found = onnx_export.find(settings)
-    if choice == "onnx" and found is None:
-        found = onnx_export.export(settings, variants=onnx_export.VARIANTS)
-    if found is not None and (choice == "onnx" or found.variant == FAST_VARIANT):
-        return OnnxEmbedder(found, truncate_dim=settings.model_dim)
-    return load_embedder(settings)
+    kind, found = _choice(settings)
+    if kind == "torch":
+        return load_embedder(settings)
+    found = found or onnx_export.export(settings, variants=onnx_export.VARIANTS)
+    return OnnxEmbedder(found, truncate_dim=settings.model_dim)
 
 
 def is_onnx(embedder) -> bool:
@@ -249,13 +238,9 @@ def is_onnx(embedder) -> bool:
 
 def planned(settings: Settings) -> dict:
     """What `load_question_embedder` will use, without loading anything (for `onrecord model info`)."""
-    from . import onnx_export
-
-    choice = question_backend(settings)
-    found = onnx_export.find(settings) if choice != "torch" else None
-    if found is not None and (choice == "onnx" or (found.variant == FAST_VARIANT
-                                                   and (settings.backend or "auto").lower() == "auto")):
+    kind, found = _choice(settings)
+    if found is not None:
         return {"question_backend": f"onnx-{found.variant}", "question_export": str(found.folder)}
-    if choice == "onnx":
+    if kind == "onnx":
         return {"question_backend": "onnx (exported on first use)", "question_export": None}
     return {"question_backend": "torch (the indexing model)", "question_export": None}

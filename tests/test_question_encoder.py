@@ -226,6 +226,8 @@ def test_a_damaged_export_is_a_clear_error_and_nothing_is_half_used(exported, tm
     assert broken is not None
     with pytest.raises(ModelError, match="cannot load the ONNX export"):
         OnnxEmbedder(broken)
+    (bad / exported.token_table).unlink()
+    assert onnx_export.Exported.read(bad) is None  # a part missing: as if there were no export
     (bad / onnx_export.MANIFEST).write_text("{", encoding="utf-8")
     assert onnx_export.Exported.read(bad) is None  # an unreadable manifest: as if there were no export
 
