@@ -25,7 +25,7 @@ from .ingest.formats import is_candidate
 from .settings import Settings
 from .store import FileRecord, IndexIdentity, NewPassage, NewSentence, StoreWriter, open_backend
 from .language import language_name
-from .textnorm import normalize, stems
+from .textnorm import capitalised_words, normalize, stems
 from .versions import link_versions
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class IndexSummary:
     documents: int = 0  # documents written by this run
     passages: int = 0  # passages embedded by this run
     sentences: int = 0  # sentences embedded by this run (settings.sentence_vectors)
+    words: int = 0  # capitalised words and pairs of the passages embedded by this run (new to the index)
     total_documents: int = 0
     total_passages: int = 0
     seconds: float = 0.0
@@ -161,6 +162,7 @@ class _Pending:
         self.submit = getattr(embedder, "submit_passages_with_sentences" if self.late else "submit_passages", None)
         self.in_flight: collections.deque = collections.deque()  # (ids, spans, handle), oldest first
         self.sentences = 0  # sentence vectors written from the passages' pass
+        self.words: set[str] = set()  # the new passages' capitalised words and pairs (embed_words)
 
     def add(self, pid: int, text: str, sentences: list[tuple[int, int, int]] | None = None) -> None:
         self.ids.append(pid)
@@ -217,6 +219,10 @@ def _insert_document(
                           for s in p.sentences)
         rows.append(NewPassage(p.start, p.end, p.speaker, p.paragraph, p.time, p.context, p.spoken_language, p.role,
                                terms, sentences))
+        # the words the names check reads of a passage (bot.answer.evidence.passages_text), except the
+        # names of languages, which depend on the question's
+        pending.words.update(capitalised_words("\n".join(filter(None, (body, p.speaker, p.context, doc.title,
+                                                                        p.role)))))
     pids = writer.add_passages(doc_id, rows)
     sentence_ids: list[int] = []
     if pending.late:  # the stored sentences' ids, in document order as the passages hold them
@@ -255,6 +261,37 @@ def embed_sentences(writer: StoreWriter, embedder: Embedder, bar: tqdm | None = 
     return done
 
 
+WORD_BATCH = 1024
+
+
+def embed_words(writer: StoreWriter, embedder: Embedder, words: set[str]) -> int:
+    """Embed and store the words that have no vector yet; returns how many. The same call as the names
+    check makes for a word the index does not hold (`embed_passages` of the word alone), so a question
+    embeds only its own names: on the first meeting with a passage's names, one model call per word
+    was the largest share of a question's time."""
+    todo = sorted(words)
+    have: set[str] = set()
+    for i in range(0, len(todo), WORD_BATCH):
+        have |= set(writer.word_vectors(todo[i : i + WORD_BATCH]))
+    todo = [w for w in todo if w not in have]
+    for i in range(0, len(todo), WORD_BATCH):
+        batch = todo[i : i + WORD_BATCH]
+        writer.add_word_vectors(batch, embedder.embed_passages(batch))
+    return len(todo)
+
+
+def stored_words(writer: StoreWriter, page: int = 200) -> set[str]:
+    """The capitalised words and pairs of the documents already in the index (their text, title and
+    speaker), for an index written before words were embedded with their passages."""
+    words: set[str] = set()
+    after = 0
+    while docs := writer.documents_with_text(page, after):
+        for d, text in docs:
+            words.update(capitalised_words("\n".join(filter(None, (text, d.title, d.speaker)))))
+        after = docs[-1][0].id
+    return words
+
+
 def run_index(
     paths: list[Path],
     settings: Settings,
@@ -280,6 +317,8 @@ def run_index(
             if f.duplicate_of is None:
                 by_sha.setdefault(f.sha256, f.source)
         pending = _Pending(writer, embedder, bar, late=settings.sentence_vectors and settings.late_sentence_vectors)
+        if known and not writer.word_vector_count():  # written before the passages' names were embedded
+            pending.words |= stored_words(writer)
         new_docs: list[int] = []
         max_bytes = settings.max_file_mb * 2**20
         seen: set[str] = set()
@@ -380,11 +419,13 @@ def run_index(
         summary.sentences = pending.sentences
         if settings.sentence_vectors:  # this run's sentences, and those of an index built without them
             summary.sentences += embed_sentences(writer, embedder, bar)
+        summary.words = embed_words(writer, embedder, pending.words)
         if new_docs:
             link_versions(writer, embedder, new_docs, stored=not pending.late)
         counts = writer.counts()
         summary.total_documents, summary.total_passages = counts["documents"], counts["passages"]
-        changed = summary.added or summary.updated or summary.removed or summary.duplicates or summary.sentences
+        changed = (summary.added or summary.updated or summary.removed or summary.duplicates or summary.sentences
+                   or summary.words)
         if changed or writer.vector_count() != summary.total_passages or not known:
             summary.generation = writer.commit()
         else:

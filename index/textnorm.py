@@ -16,6 +16,8 @@ _STEMMERS = {
     "hu": "hungarian", "el": "greek", "ar": "arabic", "et": "estonian", "lt": "lithuanian", "ca": "catalan",
 }
 _WORD = re.compile(r"\w+", re.UNICODE)
+_NAME_TOKEN = re.compile(r"\w[\w-]*")
+_CAPITALISED_PAIR = re.compile(r"(?=\b([A-ZÀ-ÞА-ЯЁ][\w-]{2,})[ \t]+([A-ZÀ-ÞА-ЯЁ][\w-]{2,})\b)")
 
 # Terminal escape sequences, 7-bit (ESC-introduced) and 8-bit (C1) forms: CSI ("ESC [ 2 J", colours,
 # cursor moves) and the string commands OSC ("ESC ] 0 ; title BEL": window title, hyperlinks,
@@ -71,3 +73,14 @@ def stems(text: str, lang: str | None) -> list[str]:
     tokens = words(text)
     stemmer = _stemmer(lang or "")
     return stemmer.stemWords(tokens) if stemmer else tokens
+
+
+def capitalised_words(text: str) -> list[str]:
+    """Capitalised words, and pairs of them ("European Parliament": one name in English that is one
+    word in Swedish or German, Europaparlamentet): what a name of the question missing by spelling is
+    compared with through the model (bot/answer/features.py), embedded at index time
+    (index/indexer.py). Pairs never cross a line, so the words of several texts joined by newlines are
+    the union of each one's."""
+    single = {w for w in _NAME_TOKEN.findall(text) if len(w) >= 3 and w[0].isupper()}
+    pairs = {f"{a} {b}" for a, b in _CAPITALISED_PAIR.findall(text)}
+    return sorted(single | pairs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from bot.messages import available, catalogue, t
@@ -227,3 +228,49 @@ def test_a_names_presence_is_looked_up_as_the_word_by_word_check_finds_it(corpus
             found += expect
             checked += 1
     assert checked > 5000 and 0 < found < checked  # both answers were exercised
+
+
+class _CountingEmbedder:
+    """The real embedder, recording the texts it is asked to embed as passages (names, words)."""
+
+    def __init__(self, inner):
+        self.inner, self.passages = inner, []
+        self.name, self.dimension = inner.name, inner.dimension
+
+    def embed_queries(self, texts):
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts):
+        self.passages += list(texts)
+        return self.inner.embed_passages(texts)
+
+
+def test_the_passages_names_are_embedded_with_them_and_a_question_embeds_only_its_own(
+        small_index, embedder, settings_for):
+    """The names check compares a name the passages do not spell with their capitalised words through
+    the model; those words are embedded at index time, so a question embeds only its own names."""
+    from bot.answer import Engine
+    from bot.answer.evidence import passages_text
+    from index.store import open_backend
+    from index.textnorm import capitalised_words
+
+    reader = open_backend(small_index).open_reader()
+    try:
+        ids = [d.id for d in reader.documents()]
+        pids = sorted(reader.passages(range(1, 40)))
+        words = capitalised_words(passages_text(reader, pids, []))
+        stored = reader.word_vectors(words)
+        assert len(ids) > 3 and len(words) > 50 and sorted(stored) == words
+        sample = words[:: max(1, len(words) // 8)]
+        cos = np.sum(np.stack([stored[w] for w in sample]) * embedder.embed_passages(sample), axis=1)
+        assert cos.min() > 0.99, cos  # the model's vector of the word alone, in float16
+    finally:
+        reader.close()
+    counting = _CountingEmbedder(embedder)
+    eng = Engine.open(settings=settings_for(small_index), embedder=counting)
+    try:
+        answer = eng.ask("What did Lavrov say about the Fukushima reactor?")
+    finally:
+        eng.close()
+    assert counting.passages == ["Fukushima"], counting.passages
+    assert not answer.found  # Fukushima is nowhere in the record

@@ -106,6 +106,42 @@ def test_second_run_embeds_nothing_and_an_edit_reembeds_only_that_file(corpus, t
         gen.close()
 
 
+def test_the_passages_names_are_embedded_once_and_an_index_written_without_them_gets_them(
+        corpus, tmp_path, embedder, settings_for):
+    """Capitalised words and pairs are embedded with their passages (the names check reads them), each
+    word once; an index written before that gets them at its next run, with nothing else to do."""
+    root = _copy(corpus, tmp_path, ["seed/000_7014e17accf97c28.txt", "europarl-en/ep-2007-03-13-ch002-00.txt"])
+    settings = settings_for(tmp_path / "idx")
+
+    def stored() -> set[str]:
+        gen = open_current(settings.index_dir)
+        try:
+            return {w for (w,) in gen.db.execute("SELECT word FROM word_vectors")}
+        finally:
+            gen.close()
+
+    first = run_index([root], settings, embedder=embedder)
+    words = stored()
+    assert first.words == len(words) > 100
+    assert {"Sergey Lavrov", "Lavrov", "Lavrovs", "Russian Federation", "President Putin", "Commission"} <= words
+    assert not {w for w in words if len(w) < 3 or not w[0].isupper()}
+
+    gen = open_current(settings.index_dir)  # as an index written before: the live generation holds none
+    path = settings.index_dir / gen.name / "store.sqlite"
+    gen.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE word_vectors")
+    counting = CountingEmbedder(embedder)
+    again = run_index([root], settings, embedder=counting)
+    assert (again.unchanged, again.passages, again.sentences) == (2, 0, 0)
+    assert again.generation is not None and again.words == counting.passages == len(stored())
+    assert {"Sergey Lavrov", "Lavrovs", "Russian Federation", "Commission"} <= stored()
+
+    counting.passages = 0
+    third = run_index([root], settings, embedder=counting)
+    assert (third.words, counting.passages, third.generation) == (0, 0, None)
+
+
 def test_sentence_vectors_stored_at_index_time_or_added_later_give_the_same_answers_embedding_no_sentence(
         corpus, tmp_path, embedder, settings_for):
     """Every sentence's vector is stored when it is indexed; an index built without them gains them at
@@ -118,7 +154,7 @@ def test_sentence_vectors_stored_at_index_time_or_added_later_give_the_same_answ
     lazy = settings_for(tmp_path / "lazy").model_copy(update={"sentence_vectors": False})
     counting = CountingEmbedder(embedder)
     built = run_index([root], lazy, embedder=counting)
-    passages_only = counting.passages  # the passages, and the seed's sentences for version alignment
+    passages_only = counting.passages - built.words  # the passages, the seed's sentences for version alignment
     gen = open_current(lazy.index_dir)
     try:
         n_sentences = gen.db.execute("SELECT count(*) FROM sentences").fetchone()[0]
@@ -132,6 +168,7 @@ def test_sentence_vectors_stored_at_index_time_or_added_later_give_the_same_answ
     counting.passages = 0
     later = run_index([root], stored, embedder=counting)  # nothing changed but the missing vectors
     assert (later.unchanged, later.passages, later.sentences, counting.passages) == (3, 0, n_sentences, n_sentences)
+    assert built.words > 0 and later.words == 0  # the names' vectors were stored the first time
     assert later.generation is not None
     gen = open_current(stored.index_dir)
     try:

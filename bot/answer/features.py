@@ -56,8 +56,9 @@ def names_absent(store: StoreReader, q: Asked, passage_ids: list[int], tuning: A
         return True
     # every word in one call to the model: a call has a fixed cost (a large model's weights are read
     # once per call: about 0.2 s for EmbeddingGemma on this project's 2-core machine)
-    vectors.words(list(dict.fromkeys([*missing, *(w for ws in candidates.values() for w in ws)])))
-    return any(float((vectors.words(ws) @ vectors.words([name])[0]).max()) < tuning.entity_min_cosine
+    # (the passages' words, and names the index holds, are read from it: embedded with the passages)
+    vectors.words(list(dict.fromkeys([*missing, *(w for ws in candidates.values() for w in ws)])), store)
+    return any(float((vectors.words(ws, store) @ vectors.words([name], store)[0]).max()) < tuning.entity_min_cosine
                for name, ws in candidates.items())
 
 

@@ -17,8 +17,9 @@ from functools import lru_cache
 from anyascii import anyascii
 from rapidfuzz import fuzz, process
 
+from index.textnorm import capitalised_words  # noqa: F401 - the candidates a missing name is compared with
+
 _TOKEN = re.compile(r"\w[\w-]*")
-_CAPITALISED_PAIR = re.compile(r"(?=\b([A-ZÀ-ÞА-ЯЁ][\w-]{2,})[ \t]+([A-ZÀ-ÞА-ЯЁ][\w-]{2,})\b)")
 # English, German and Swedish spellings of one (often Russian) name: Sacharowa / Zakharova,
 # Saporischschja / Zaporizhzhia, Lawrow / Lavrov, Kiew / Kiev.
 _PHONETIC = [("sch", "sh"), ("zh", "sh"), ("kh", "h"), ("ch", "h"), ("ph", "f"), ("w", "v"), ("q", "k"),
@@ -142,11 +143,3 @@ class QuestionNames:
 @lru_cache(maxsize=1024)
 def question_names(question: str, lang: str | None) -> QuestionNames:
     return QuestionNames(question, lang)
-
-
-def capitalised_words(text: str) -> list[str]:
-    """Capitalised words, and pairs of them ("European Parliament": one name in English that is one
-    word in Swedish or German, Europaparlamentet)."""
-    single = {w for w in _TOKEN.findall(text) if len(w) >= 3 and w[0].isupper()}
-    pairs = {f"{a} {b}" for a, b in _CAPITALISED_PAIR.findall(text)}
-    return sorted(single | pairs)

@@ -147,8 +147,11 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE TABLE IF NOT EXISTS sentence_vectors (
     gen bigint NOT NULL, id bigint NOT NULL, embedding halfvec({dim}) NOT NULL, PRIMARY KEY (gen, id)
 );
+CREATE TABLE IF NOT EXISTS word_vectors (
+    gen bigint NOT NULL, word text NOT NULL, embedding halfvec({dim}) NOT NULL, PRIMARY KEY (gen, word)
+);
 """
-_VECTOR_TABLES = ("vectors", "sentence_vectors")  # created by the first writer, with the model's dimension
+_VECTOR_TABLES = ("vectors", "sentence_vectors", "word_vectors")  # created by the first writer, with the model's dimension
 # the approximate index, built at the first commit whose generation reaches `exact_below` vectors
 # (below that, search is exact and an index only slows writes). HNSW with m 32, ef_construction 200
 # and ef_search 200: recall@10 0.98 against exact search at 100k passages (scripts/bench scale); with
@@ -172,6 +175,7 @@ _COPIED = {
     "sentence_versions": "sent_a, sent_b, score",
     "vectors": "id, embedding",
     "sentence_vectors": "id, embedding",
+    "word_vectors": "word, embedding",
 }
 
 _DOC = 'SELECT d.id, f.source, d.ordinal, d.title, d.speaker, d.date, d.language, d.url, d.kind, d.start, d."end" ' \
@@ -279,6 +283,15 @@ class _Records:
             return {}
         return {r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in self._all(
             "SELECT id, embedding FROM sentence_vectors WHERE gen = %(g)s AND id = ANY(%(ids)s)", ids=ids)}
+
+    def word_vectors(self, words: Iterable[str]) -> dict[str, np.ndarray]:
+        words = list(dict.fromkeys(words))
+        if getattr(self, "_word_vectors_table", None) is None:  # created by the first writer
+            self._word_vectors_table = self._one("SELECT to_regclass('word_vectors')")[0] is not None
+        if not words or not self._word_vectors_table:
+            return {}
+        return {r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in self._all(
+            "SELECT word, embedding FROM word_vectors WHERE gen = %(g)s AND word = ANY(%(w)s)", w=words)}
 
 
 class Generation(_Records):
@@ -726,6 +739,26 @@ class Writer(_Records):
 
     def add_sentence_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
         self._put_vectors("sentence_vectors", ids, vectors)
+
+    def add_word_vectors(self, words: list[str], vectors: np.ndarray) -> None:
+        if not words:
+            return
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO word_vectors (gen, word, embedding) VALUES (%s, %s, %s) "
+                            "ON CONFLICT (gen, word) DO UPDATE SET embedding = EXCLUDED.embedding",
+                            [(self.gen, w, HalfVector(v)) for w, v in zip(words, vecs)])
+
+    def word_vector_count(self) -> int:
+        return self._one("SELECT count(*) FROM word_vectors WHERE gen = %(g)s")[0]
+
+    def documents_with_text(self, limit: int, after: int = 0) -> list[tuple[DocumentRecord, str]]:
+        out = []
+        for row in self._all(f"{_DOC} AND d.id > %(after)s ORDER BY d.id LIMIT %(limit)s", after=after, limit=limit):
+            d = DocumentRecord(*row)
+            text = self._one("SELECT text FROM documents WHERE gen = %(g)s AND id = %(id)s", id=d.id)[0]
+            out.append((d, text[d.start : d.end]))
+        return out
 
     def sentences_without_vectors(self, limit: int, after: int = 0) -> list[tuple[int, str]]:
         """Walks the sentences in id order through the primary keys, a growing window at a time. (One

@@ -85,6 +85,10 @@ CREATE TABLE IF NOT EXISTS sentence_vectors (  -- sentences embedded at index ti
     id INTEGER PRIMARY KEY,          -- the sentence's id
     vec BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS word_vectors (  -- capitalised words and pairs of the passages (names), embedded
+    word TEXT PRIMARY KEY,                 -- at index time (float16): what a question's missing name is
+    vec BLOB NOT NULL                      -- compared with; kept when their files go (a word's vector is the model's)
+);
 CREATE TABLE IF NOT EXISTS versions (  -- documents that are the same statement in other languages
     doc_a INTEGER NOT NULL, doc_b INTEGER NOT NULL, method TEXT NOT NULL, score REAL,
     PRIMARY KEY (doc_a, doc_b)
@@ -214,10 +218,25 @@ class _Records:
         return out
 
     def _has_sentence_vectors(self) -> bool:
-        if getattr(self, "_sentence_vectors_table", None) is None:
-            self._sentence_vectors_table = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sentence_vectors'").fetchone() is not None
-        return self._sentence_vectors_table
+        return self._has_table("sentence_vectors")
+
+    def word_vectors(self, words: Iterable[str]) -> dict[str, np.ndarray]:
+        """Vectors of these words stored at index time (none in a generation written before they were)."""
+        if not self._has_table("word_vectors"):
+            return {}
+        out: dict[str, np.ndarray] = {}
+        for chunk in _chunks(list(dict.fromkeys(words))):
+            for word, blob in self.db.execute(
+                    f"SELECT word, vec FROM word_vectors WHERE word IN ({','.join('?' * len(chunk))})", chunk):
+                out[word] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        return out
+
+    def _has_table(self, name: str) -> bool:
+        tables = self.__dict__.setdefault("_tables", {})
+        if name not in tables:
+            tables[name] = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+        return tables[name]
 
 
 class Generation(_Records):
@@ -696,6 +715,22 @@ class Writer(_Records):
         vecs = np.asarray(vectors, dtype=np.float16)
         self.db.executemany("INSERT OR REPLACE INTO sentence_vectors (id, vec) VALUES (?, ?)",
                             [(int(i), v.tobytes()) for i, v in zip(ids, vecs)])
+
+    def add_word_vectors(self, words: list[str], vectors: np.ndarray) -> None:
+        vecs = np.asarray(vectors, dtype=np.float16)
+        self.db.executemany("INSERT OR REPLACE INTO word_vectors (word, vec) VALUES (?, ?)",
+                            [(w, v.tobytes()) for w, v in zip(words, vecs)])
+
+    def word_vector_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM word_vectors").fetchone()[0]
+
+    def documents_with_text(self, limit: int, after: int = 0) -> list[tuple[DocumentRecord, str]]:
+        out = []
+        for row in self.db.execute(f"{_DOC} WHERE d.id > ? ORDER BY d.id LIMIT ?", (after, limit)).fetchall():
+            d = DocumentRecord(*row)
+            text = self.db.execute("SELECT text FROM documents WHERE id = ?", (d.id,)).fetchone()[0]
+            out.append((d, text[d.start : d.end]))
+        return out
 
     def sentences_without_vectors(self, limit: int, after: int = 0) -> list[tuple[int, str]]:
         rows = self.db.execute(

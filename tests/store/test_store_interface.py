@@ -169,6 +169,49 @@ def test_sentence_vectors_are_stored_carried_to_the_next_generation_and_removed_
         r.close()
 
 
+def test_word_vectors_are_stored_by_word_carried_to_the_next_generation_and_kept_when_files_go(
+        built, identity, embedder):
+    backend, name, ids = built
+    r = backend.open_reader()
+    try:  # a generation written without any: none, and no error
+        assert r.word_vectors(["Lavrov"]) == {}
+    finally:
+        r.close()
+    w = backend.open_writer(identity)
+    # what a writer reads to embed the words of an index written without them: each document's own text
+    docs = w.documents_with_text(2)
+    assert [(d.id, text) for d, text in docs] == [(ids["en"], EN), (ids["sv"], SV)]
+    assert [(d.id, text) for d, text in w.documents_with_text(5, after=ids["sv"])] == [(ids["de"], DE)]
+    assert docs[0][0].title == "Interview" and w.documents_with_text(5, after=ids["de"]) == []
+    words = ["Lavrov", "Sergej Lavrov", "Bundesregierung", "Лавров"]
+    vecs = embedder.embed_passages(words)
+    assert w.word_vector_count() == 0
+    w.add_word_vectors(words[:3], vecs[:3])
+    assert sorted(w.word_vectors(["Лавров", "Lavrov", "Lavrov"])) == ["Lavrov"] and w.word_vector_count() == 3
+    w.add_word_vectors(words[3:], vecs[3:])
+    w.commit()
+    r = backend.open_reader()
+    try:  # float16 precision, as float32 arrays; a word is its exact spelling
+        got = r.word_vectors(["Sergej Lavrov", "Лавров", "lavrov", "Kremlin"])
+        assert sorted(got) == ["Sergej Lavrov", "Лавров"]
+        assert got["Лавров"].dtype == np.float32
+        assert np.abs(got["Sergej Lavrov"] - vecs[1]).max() < 2e-3 and np.abs(got["Лавров"] - vecs[3]).max() < 2e-3
+        assert r.word_vectors([]) == {}
+    finally:
+        r.close()
+    w = backend.open_writer(identity)  # the next generation has them; removing a file keeps them
+    w.remove_file(ids["statement"])
+    w.add_word_vectors(["Lavrov"], vecs[3:4])  # replaced, not doubled
+    w.commit()
+    r = backend.open_reader()
+    try:
+        got = r.word_vectors(words)
+        assert sorted(got) == sorted(words)
+        assert np.abs(got["Lavrov"] - vecs[3]).max() < 2e-3
+    finally:
+        r.close()
+
+
 def test_vector_search_equals_exact_search(built, embedder):
     """As faiss's contrib tests do: the store's search against brute force over the same real vectors."""
     backend, _, ids = built
