@@ -276,22 +276,20 @@ class _Records:
         return row[0] if row else None
 
     def sentence_vectors(self, ids: Iterable[int]) -> dict[int, np.ndarray]:
-        ids = [int(i) for i in dict.fromkeys(ids)]
-        if getattr(self, "_sentence_vectors_table", None) is None:  # created by the first writer that stores any
-            self._sentence_vectors_table = self._one("SELECT to_regclass('sentence_vectors')")[0] is not None
-        if not ids or not self._sentence_vectors_table:
-            return {}
-        return {r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in self._all(
-            "SELECT id, embedding FROM sentence_vectors WHERE gen = %(g)s AND id = ANY(%(ids)s)", ids=ids)}
+        return self._vectors("sentence_vectors", "id", [int(i) for i in dict.fromkeys(ids)])
 
     def word_vectors(self, words: Iterable[str]) -> dict[str, np.ndarray]:
-        words = list(dict.fromkeys(words))
-        if getattr(self, "_word_vectors_table", None) is None:  # created by the first writer
-            self._word_vectors_table = self._one("SELECT to_regclass('word_vectors')")[0] is not None
-        if not words or not self._word_vectors_table:
+        return self._vectors("word_vectors", "word", list(dict.fromkeys(words)))
+
+    def _vectors(self, table: str, key: str, keys: list) -> dict:
+        """Vectors of `table` by `key` (a table the first writer that stores any creates)."""
+        tables = self.__dict__.setdefault("_vector_tables", {})
+        if table not in tables:
+            tables[table] = self._one("SELECT to_regclass(%(t)s)", t=table)[0] is not None
+        if not keys or not tables[table]:
             return {}
         return {r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in self._all(
-            "SELECT word, embedding FROM word_vectors WHERE gen = %(g)s AND word = ANY(%(w)s)", w=words)}
+            f"SELECT {key}, embedding FROM {table} WHERE gen = %(g)s AND {key} = ANY(%(k)s)", k=keys)}
 
 
 class Generation(_Records):

@@ -208,27 +208,21 @@ class _Records:
     def sentence_vectors(self, ids: Iterable[int]) -> dict[int, np.ndarray]:
         """Vectors of these sentences stored at index time (a generation written before they were
         stored has none)."""
-        if not self._has_sentence_vectors():
-            return {}
-        out: dict[int, np.ndarray] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            for sid, blob in self.db.execute(
-                    f"SELECT id, vec FROM sentence_vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk):
-                out[sid] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-        return out
-
-    def _has_sentence_vectors(self) -> bool:
-        return self._has_table("sentence_vectors")
+        return self._vectors("sentence_vectors", "id", ids)
 
     def word_vectors(self, words: Iterable[str]) -> dict[str, np.ndarray]:
         """Vectors of these words stored at index time (none in a generation written before they were)."""
-        if not self._has_table("word_vectors"):
+        return self._vectors("word_vectors", "word", words)
+
+    def _vectors(self, table: str, key: str, keys: Iterable) -> dict:
+        """float16 vectors of `table` by `key`, as float32 arrays; keys without one are absent."""
+        if not self._has_table(table):
             return {}
-        out: dict[str, np.ndarray] = {}
-        for chunk in _chunks(list(dict.fromkeys(words))):
-            for word, blob in self.db.execute(
-                    f"SELECT word, vec FROM word_vectors WHERE word IN ({','.join('?' * len(chunk))})", chunk):
-                out[word] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        out: dict = {}
+        for chunk in _chunks(list(dict.fromkeys(keys))):
+            for k, blob in self.db.execute(
+                    f"SELECT {key}, vec FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})", chunk):
+                out[k] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
         return out
 
     def _has_table(self, name: str) -> bool:
