@@ -21,7 +21,8 @@ Figures, each measured in its own process (peak RSS = that process's ru_maxrss):
 Passage embeddings are cached between runs (a SQLite byte store under CacheBackedEmbeddings, keyed by
 the model's fingerprint, the system and the text); figures that used cached vectors say so
 (`from_cache`), and `--no-cache` measures everything. The baseline's full rebuild in `add` never uses
-the cache. Writes JSON (--out), a Markdown table and a PNG plot beside it.
+the cache; nor do On Record's passages with late sentence vectors (ONRECORD_LATE_SENTENCE_VECTORS=1:
+their sentences' vectors come from the same pass). Writes JSON (--out), a Markdown table and a PNG plot beside it.
 """
 from __future__ import annotations
 
@@ -127,6 +128,13 @@ class CachedEmbedder:
 
     def embed_queries(self, texts: list[str]):
         return self.inner.embed_queries(texts)
+
+    def __getattr__(self, name: str):
+        # late sentence vectors come from the passages' own pass, so with them On Record's passages are
+        # embedded uncached (without this, indexing took the separate sentence pass the setting avoids)
+        if name == "embed_passages_with_sentences":
+            return getattr(self.inner, name)
+        raise AttributeError(name)
 
 
 # --------------------------------------------------------------------------- worker side
