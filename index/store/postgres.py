@@ -151,7 +151,8 @@ CREATE TABLE IF NOT EXISTS word_vectors (
     gen bigint NOT NULL, word text NOT NULL, embedding halfvec({dim}) NOT NULL, PRIMARY KEY (gen, word)
 );
 """
-_VECTOR_TABLES = ("vectors", "sentence_vectors", "word_vectors")  # created by the first writer, with the model's dimension
+# created by the first writer, with the model's dimension
+_VECTOR_TABLES = ("vectors", "sentence_vectors", "word_vectors")
 # the approximate index, built at the first commit whose generation reaches `exact_below` vectors
 # (below that, search is exact and an index only slows writes). HNSW with m 32, ef_construction 200
 # and ef_search 200: recall@10 0.98 against exact search at 100k passages (scripts/bench scale); with
