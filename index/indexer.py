@@ -265,9 +265,9 @@ WORD_BATCH = 1024
 
 
 def embed_words(writer: StoreWriter, embedder: Embedder, words: set[str]) -> int:
-    """Embed and store the words that have no vector yet; returns how many. The same call as the names
-    check makes for a word the index does not hold (`embed_passages` of the word alone), so a question
-    embeds only its own names: on the first meeting with a passage's names, one model call per word
+    """Embed and store the words that have no vector yet; returns how many. The same text and call as
+    the names check makes for a word the index does not hold (`embed_passages` of the word), so a
+    question embeds only its own names: on the first meeting with a passage's names, one model call per word
     was the largest share of a question's time."""
     todo = sorted(words)
     have: set[str] = set()

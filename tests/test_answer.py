@@ -172,7 +172,7 @@ def test_words_leading_up_to_a_found_name_are_not_missing():
 
 
 def test_two_word_names_are_candidates_for_one_word_translations():
-    from bot.answer.names import capitalised_words
+    from index.textnorm import capitalised_words
 
     found = capitalised_words("The European Parliament and the Council met in Moscow.")
     assert {"European Parliament", "Moscow", "Council"} <= set(found)

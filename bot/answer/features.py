@@ -13,10 +13,11 @@ import numpy as np
 from index.search import Hit
 from index.settings import AnswerSettings
 from index.store import StoreReader
+from index.textnorm import capitalised_words
 
 from .asked import Asked
 from .evidence import common_word, lexical_coverages, passages_text
-from .names import capitalised_words, entities, missing_entities, phonetic
+from .names import entities, missing_entities, phonetic
 from .vectors import QuestionVectors
 
 FEATURES = (

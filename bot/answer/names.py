@@ -17,8 +17,6 @@ from functools import lru_cache
 from anyascii import anyascii
 from rapidfuzz import fuzz, process
 
-from index.textnorm import capitalised_words  # noqa: F401 - the candidates a missing name is compared with
-
 _TOKEN = re.compile(r"\w[\w-]*")
 # English, German and Swedish spellings of one (often Russian) name: Sacharowa / Zakharova,
 # Saporischschja / Zaporizhzhia, Lawrow / Lavrov, Kiew / Kiev.
