@@ -194,11 +194,12 @@ class SentenceTransformerEmbedder:
     def __init__(
         self,
         model: str,
-        batch_size: int = 32,
+        batch_size: int = 64,
         precision: str = "fp32",
         threads: int | None = None,
         truncate_dim: int | None = None,
         reference_dir: Path | None = None,
+        batch_tokens: int = 1024,
     ):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -226,6 +227,7 @@ class SentenceTransformerEmbedder:
             ) from exc
         self.model.eval()
         self.batch_size = max(1, int(batch_size))
+        self.batch_tokens = max(1, int(batch_tokens))
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.full_dimension = int(get_dim())
         self.truncate_dim: int | None = None
@@ -355,21 +357,37 @@ class SentenceTransformerEmbedder:
             features = self.model.preprocess(texts, prompt=prompt)
             return self.model(features)["sentence_embedding"]
 
+    def _batches(self, full: list[str]) -> list[list[int]]:
+        """Indices of `full` (texts with their prompt) in the batches to run: longest first, as many texts
+        of similar length as fit `batch_tokens` padded tokens, at most `batch_size`. Sorting keeps the
+        padding small (as sentence-transformers' `encode` does); the token budget keeps a batch's
+        activations small: on a 2-core CPU passages ran 1.2-1.3x faster in batches of about 1,000 tokens
+        than 32 at a time (e5-small and EmbeddingGemma, float32), and names' words (a few tokens each)
+        faster 64 or more at a time than 32."""
+        tokenizer = self.model.tokenizer
+        lengths = [len(ids) for ids in tokenizer(full, truncation=True, max_length=self.model.max_seq_length,
+                                                 add_special_tokens=True)["input_ids"]]
+        order = sorted(range(len(full)), key=lambda i: -lengths[i])
+        batches, at = [], 0
+        while at < len(order):
+            n = max(1, min(self.batch_size, self.batch_tokens // max(1, lengths[order[at]])))
+            batches.append(order[at : at + n])
+            at += n
+        return batches
+
     def _encode_batches(self, texts: list[str], prompt_name: str | None):
+        """Many texts in the batches of `_batches`, through the same forward pass as `_forward` (what
+        `encode` runs per batch), in the order given."""
         import torch
 
-        # sentence-transformers sorts each call's texts by length, so every batch holds texts
-        # of similar length and little padding is computed; the order is restored on return.
-        with torch.inference_mode():
-            return self.model.encode(
-                texts,
-                prompt_name=prompt_name,
-                batch_size=self.batch_size,
-                normalize_embeddings=False,
-                convert_to_numpy=False,
-                convert_to_tensor=True,
-                show_progress_bar=False,
-            )
+        name = prompt_name or self.model.default_prompt_name
+        prompt = (self.model.prompts.get(name) if name else None) or ""
+        out = [None] * len(texts)
+        for batch in self._batches([prompt + t for t in texts]):
+            vecs = self._forward([texts[i] for i in batch], prompt_name)
+            for row, i in enumerate(batch):
+                out[i] = vecs[row]
+        return torch.stack(out)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, self._passage_prompt)
@@ -412,11 +430,9 @@ class SentenceTransformerEmbedder:
         threads = 1 if len(texts) <= SMALL_INPUT else self.threads
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         tokenizer = self.model.tokenizer
         with torch.inference_mode():
-            for b in range(0, len(order), self.batch_size):
-                idx = order[b : b + self.batch_size]
+            for idx in self._batches([prompt + t for t in texts]):
                 full = [prompt + texts[i] for i in idx]
                 features = self.model.preprocess(full)
                 offsets = tokenizer(full, padding=True, truncation=True, max_length=self.model.max_seq_length,
@@ -463,6 +479,7 @@ class SentenceTransformerEmbedder:
             "backend_reason": self.backend_reason,
             "threads": self.threads,
             "batch_size": self.batch_size,
+            "batch_tokens": self.batch_tokens,
             "max_seq_length": int(self.model.max_seq_length),
             "load_seconds": round(self.load_seconds, 2),
         }
@@ -492,7 +509,7 @@ def load_embedder(settings: Settings) -> Embedder:
         raise ModelError(f"unknown embedding backend {settings.backend!r}: use one of {', '.join(BACKENDS)}.")
     emb = SentenceTransformerEmbedder(
         resolved.ref, batch_size=settings.batch_size, precision=precision, truncate_dim=settings.model_dim,
-        reference_dir=settings.home / "cache" / "bf16-reference",
+        reference_dir=settings.home / "cache" / "bf16-reference", batch_tokens=settings.batch_tokens,
     )
     emb.shipped, emb.fallback = resolved.shipped, resolved.fallback
     return emb
@@ -546,6 +563,7 @@ def model_info(settings: Settings, load: bool = False) -> dict:
         f"settings.backend={settings.backend})",
         "threads": default_threads(),
         "batch_size": settings.batch_size,
+        "batch_tokens": settings.batch_tokens,
         **extra,
     }
 

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 SLICE = 64  # passages per actor call: large enough to batch well, small enough to spread a batch
 LOCAL_OBJECT_STORE_MB = 512  # `local` clusters: texts and vectors only, no need for Ray's 30% of RAM
 # The settings an actor needs to load the driver's model (not the rest: no secrets travel).
-MODEL_FIELDS = ("home", "models_dir", "model", "model_dim", "backend", "batch_size")
+MODEL_FIELDS = ("home", "models_dir", "model", "model_dim", "backend", "batch_size", "batch_tokens")
 
 
 class RayUnavailable(OnRecordError):

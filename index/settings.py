@@ -302,7 +302,15 @@ class Settings(BaseSettings):
             "With ONRECORD_BACKEND set to fp32 or bf16, auto means torch."
         ),
     )
-    batch_size: int = Field(default=32, description="Passages per embedding batch.")
+    batch_size: int = Field(default=64, description="Texts per embedding batch, at most (see batch_tokens).")
+    batch_tokens: int = Field(
+        default=1024,
+        description=(
+            "Padded tokens per embedding batch (ONRECORD_BATCH_TOKENS): texts sorted by length go as many at a "
+            "time as fit, at most batch_size: a few long passages, or many short words. Smaller batches of "
+            "passages ran faster on 2-core CPUs (see README, Benchmarks)."
+        ),
+    )
     languages: list[str] = Field(
         default_factory=lambda: list(DEFAULT_LANGUAGES),
         description="ISO 639-1 codes language detection may answer with (ONRECORD_LANGUAGES, JSON list).",

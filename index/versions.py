@@ -17,6 +17,7 @@ from .embedder import Embedder
 from .store import StoreWriter
 
 ALIGN_MIN_COSINE = 0.80  # e5-small's; each shipped model has its own (index/models: align_min_cosine)
+DOCUMENTS_AT_A_TIME = 200  # new documents whose versions' sentences are read (and embedded) together
 
 
 def _candidates(writer: StoreWriter, doc_id: int) -> list[tuple[int, str]]:
@@ -50,28 +51,36 @@ def link_versions(writer: StoreWriter, embedder: Embedder, doc_ids: list[int], s
     own, on the scale ALIGN_MIN_COSINE was set on (late ones aligned 15% fewer sentence pairs)."""
     made = 0
     min_cosine = models.align_min_cosine(getattr(embedder, "name", ""))  # the model's cosine scale
-    cache: dict[int, tuple[list[int], np.ndarray]] = {}
-
-    def sents(doc_id: int):
-        if doc_id not in cache:
-            rows = writer.document_sentences(doc_id)
-            ids = [r[0] for r in rows]
-            have = writer.sentence_vectors(ids) if stored else {}  # embedded at index time
-            todo = [r for r in rows if r[0] not in have]
-            if todo:
-                have.update(zip([r[0] for r in todo], embedder.embed_passages([r[1] for r in todo])))
-            dim = getattr(embedder, "dimension", 0)
-            cache[doc_id] = (ids, np.stack([have[i] for i in ids]) if ids else np.zeros((0, dim), np.float32))
-        return cache[doc_id]
-
-    for doc_id in doc_ids:
-        for other, method in _candidates(writer, doc_id):
-            if writer.has_version(doc_id, other):
-                continue
-            ids_a, vec_a = sents(doc_id)
-            ids_b, vec_b = sents(other)
-            pairs = align(vec_a, vec_b, min_cosine)
-            score = len(pairs) / max(1, min(len(ids_a), len(ids_b)))
-            writer.link_versions(doc_id, other, method, score, [(ids_a[i], ids_b[j], cos) for i, j, cos in pairs])
-            made += 1
+    for at in range(0, len(doc_ids), DOCUMENTS_AT_A_TIME):
+        group = doc_ids[at : at + DOCUMENTS_AT_A_TIME]
+        candidates = {doc_id: _candidates(writer, doc_id) for doc_id in group}
+        cache = _sentence_vectors(writer, embedder, {d for doc_id, found in candidates.items() if found
+                                                     for d in (doc_id, *(other for other, _ in found))}, stored)
+        for doc_id in group:
+            for other, method in candidates[doc_id]:
+                if writer.has_version(doc_id, other):
+                    continue
+                ids_a, vec_a = cache[doc_id]
+                ids_b, vec_b = cache[other]
+                pairs = align(vec_a, vec_b, min_cosine)
+                score = len(pairs) / max(1, min(len(ids_a), len(ids_b)))
+                writer.link_versions(doc_id, other, method, score,
+                                     [(ids_a[i], ids_b[j], cos) for i, j, cos in pairs])
+                made += 1
     return made
+
+
+def _sentence_vectors(writer: StoreWriter, embedder: Embedder, doc_ids: set[int], stored: bool
+                      ) -> dict[int, tuple[list[int], np.ndarray]]:
+    """Each document's sentence ids and vectors: those stored at index time (`stored`), the rest embedded
+    in one call (batched across documents, rather than a few sentences per call)."""
+    rows = {d: writer.document_sentences(d) for d in sorted(doc_ids)}
+    have: dict[int, np.ndarray] = {}
+    if stored:
+        have.update(writer.sentence_vectors([r[0] for d in rows for r in rows[d]]))
+    todo = [r for d in rows for r in rows[d] if r[0] not in have]
+    if todo:
+        have.update(zip([r[0] for r in todo], embedder.embed_passages([r[1] for r in todo])))
+    dim = getattr(embedder, "dimension", 0)
+    return {d: ([r[0] for r in rs], np.stack([have[r[0]] for r in rs]) if rs else np.zeros((0, dim), np.float32))
+            for d, rs in rows.items()}

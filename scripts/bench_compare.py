@@ -187,7 +187,7 @@ def worker_index(args) -> dict:
         s = _settings()
         t0 = time.perf_counter()
         ref = model_ref(s)
-        emb = load_embeddings(ref, batch_size=s.batch_size)
+        emb = load_embeddings(ref)
         load = time.perf_counter() - t0
         doc_emb = cached(emb, store, _namespace("baseline")) if store is not None else None
         t0 = time.perf_counter()
@@ -246,7 +246,7 @@ def worker_add(args) -> dict:
     files = [Path(p) for p in json.loads(Path(args.files_json).read_text())] + [new]
     s = _settings()
     ref = model_ref(s)
-    emb = load_embeddings(ref, batch_size=s.batch_size)
+    emb = load_embeddings(ref)
     t0 = time.perf_counter()
     rebuilt = BaselineStore.build(files, settings=s, embeddings=emb, use_cache=False, ref=ref)
     rebuilt.save(Path(args.target))

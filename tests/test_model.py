@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from index import models
-from index.embedder import SentenceTransformerEmbedder, load_embedder, model_info
+from index.embedder import SMALL_INPUT, SentenceTransformerEmbedder, load_embedder, model_info
 from index.errors import ModelError
 from index.models import e5_small as mc
 from index.models import gemma, pypi_pieces
@@ -349,25 +349,59 @@ def test_auto_backend_stays_close_to_fp32(auto_embedder, st_embedder, passages):
     assert auto_embedder.embed_queries([]).shape == (0, 384)
 
 
+def _encode(inner, texts: list[str], prompt_name: str | None) -> np.ndarray:
+    """sentence-transformers' own `encode` of the texts (batches of 32), normalised: the reference."""
+    import torch
+
+    with torch.inference_mode():
+        ref = inner.model.encode(texts, prompt_name=prompt_name, batch_size=32, convert_to_tensor=True,
+                                 normalize_embeddings=False, show_progress_bar=False).float().numpy()
+    return ref / np.linalg.norm(ref, axis=1, keepdims=True)
+
+
 def _forward_equals_encode(embedder, passages) -> None:
-    """A question or a few sentences go through one forward pass (no `encode` set-up); the vectors are
-    those `encode` gives, prompts and truncation included."""
+    """A question or a few sentences go through one forward pass (no `encode` set-up), many texts through
+    batches of about `batch_tokens` tokens; the vectors are those `encode` gives, prompts and truncation
+    included, in the order given."""
     inner = getattr(embedder, "inner", embedder)
     questions = ["What did Lavrov say about a truce?", "Vad sa Lavrov om vapenvila?", "Что сказала Захарова?",
                  "Was sagte die Ministerin zur Forschung? " * 200]  # the last one past the model's window
     for q in questions:
-        one = inner.embed_queries([q])
-        ref = inner._encode_batches([q], inner._query_prompt).float().numpy()
-        ref /= np.linalg.norm(ref, axis=1, keepdims=True)
-        assert np.allclose(one, ref, atol=1e-6)
+        assert np.allclose(inner.embed_queries([q]), _encode(inner, [q], inner._query_prompt), atol=1e-5)
     few = passages["de"][:5] + passages["sv"][:5]
-    ref = inner._encode_batches(few, inner._passage_prompt).float().numpy()
-    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
-    assert np.sum(inner.embed_passages(few) * ref, axis=1).min() > 0.9999
+    assert np.sum(inner.embed_passages(few) * _encode(inner, few, inner._passage_prompt), axis=1).min() > 0.9999
+    many = (passages["de"][:12] + ["Moskau", "Europäisches Parlament", "G7"] + passages["sv"][:12]
+            + questions[-1:])
+    assert len(many) > SMALL_INPUT  # batched
+    got = inner.embed_passages(many)
+    assert np.sum(got * _encode(inner, many, inner._passage_prompt), axis=1).min() > 0.9999
 
 
 def test_small_inputs_skip_encode_and_give_its_vectors(auto_embedder, passages):
     _forward_equals_encode(auto_embedder, passages)
+
+
+def test_batches_hold_a_token_budget_longest_first(st_embedder, passages):
+    """Texts sorted by length go as many at a time as fit `batch_tokens` padded tokens, at most
+    `batch_size`, each once; a text longer than the budget goes alone."""
+    e = st_embedder
+    texts = passages["de"][:20] + passages["sv"][:20] + ["Moskau", "G7", "Europäisches Parlament"] * 30
+    tokens = e.model.tokenizer(texts, truncation=True, max_length=e.model.max_seq_length)["input_ids"]
+    lengths = [len(ids) for ids in tokens]
+    saved = e.batch_size, e.batch_tokens
+    try:
+        e.batch_size, e.batch_tokens = 64, 512
+        batches = e._batches(texts)
+    finally:
+        e.batch_size, e.batch_tokens = saved
+    assert sorted(i for b in batches for i in b) == list(range(len(texts)))
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(flat, reverse=True)
+    for b in batches:
+        longest = max(lengths[i] for i in b)
+        assert len(b) <= 64 and (len(b) == 1 or len(b) * longest <= 512)
+    assert max(len(b) for b in batches) == 64  # the short words: the cap, not the budget
+    assert len(batches[0]) < 16  # long passages a few at a time
 
 
 def test_a_model_checked_once_loads_straight_in_bf16_and_gives_the_same_vectors(converted, passages, tmp_path):

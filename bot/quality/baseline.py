@@ -112,7 +112,8 @@ def model_ref(settings=None) -> ModelRef:
 
 def load_embeddings(ref: ModelRef, batch_size: int = 32):
     """`HuggingFaceEmbeddings` over the model folder: offline, safetensors only, no remote code,
-    normalised vectors, the model's prompts for documents and queries."""
+    normalised vectors, the model's prompts for documents and queries, and sentence-transformers'
+    default batch of 32 (what the tutorial pipeline runs; On Record's own batching is its settings')."""
     from langchain_huggingface import HuggingFaceEmbeddings
     from transformers.utils import logging as hf_logging
 
@@ -214,7 +215,7 @@ class BaselineStore:
                          files=len(files), characters=0, chunks=0)
         if embeddings is None:
             t0 = time.perf_counter()
-            embeddings = load_embeddings(ref, batch_size=s.batch_size)
+            embeddings = load_embeddings(ref)
             info.load_seconds = time.perf_counter() - t0
         if use_cache:
             t0 = time.perf_counter()
@@ -259,7 +260,7 @@ class BaselineStore:
         info = BuildInfo(key=record["key"], cache_path=str(folder), from_cache=True, files=record.get("files", 0),
                          characters=record.get("characters", 0), chunks=record.get("chunks", 0))
         if embeddings is None:
-            embeddings = load_embeddings(model_ref(s), batch_size=s.batch_size)
+            embeddings = load_embeddings(model_ref(s))
             info.load_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
         store = _faiss().load_local(str(folder), embeddings, allow_dangerous_deserialization=True)
