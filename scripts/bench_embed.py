@@ -184,6 +184,8 @@ def worker(spec: dict) -> dict:
             record(f"auto ({emb.backend})", emb.embed_passages, batch_size=emb.batch_size, sorted=True,
                    threads=nthreads, backend=emb.backend, reason=emb.backend_reason)
         else:
+            budget = emb.batch_tokens
+            emb.batch_tokens = 10**9  # batches of exactly `bs` texts (sorted by length)
             for bs in spec["batch_sizes"]:
                 emb.batch_size = bs
                 record(f"torch-{prec} bs{bs} sorted", emb.embed_passages, save=(bs == 32),
@@ -202,6 +204,9 @@ def worker(spec: dict) -> dict:
 
                 record("torch-bf16-autocast bs32 sorted", autocast, batch_size=32, sorted=True,
                        threads=nthreads, backend="torch-bf16-autocast")
+            emb.batch_size, emb.batch_tokens = 64, budget  # On Record's batching: a token budget, at most 64
+            record(f"torch-{prec} {budget} tokens", emb.embed_passages, save=False, batch_size=64,
+                   batch_tokens=budget, sorted=True, threads=nthreads, backend=f"torch-{prec}")
             if spec.get("retrieval"):
                 r_texts, _, qs = retrieval_set(Path(spec["corpus"]))
                 np.save(outdir / f"retrieval-{prec}-p.npy", emb.embed_passages(r_texts))
