@@ -351,11 +351,14 @@ class SentenceTransformerEmbedder:
         e5-small. The model is in eval mode from loading on."""
         import torch
 
-        name = prompt_name or self.model.default_prompt_name
-        prompt = self.model.prompts.get(name) if name else None
         with torch.inference_mode():
-            features = self.model.preprocess(texts, prompt=prompt)
+            features = self.model.preprocess(texts, prompt=self._prompt_text(prompt_name) or None)
             return self.model(features)["sentence_embedding"]
+
+    def _prompt_text(self, prompt_name: str | None) -> str:
+        """The text `encode` puts before each input for this prompt name (or the model's default)."""
+        name = prompt_name or self.model.default_prompt_name
+        return (self.model.prompts.get(name) if name else None) or ""
 
     def _batches(self, full: list[str]) -> list[list[int]]:
         """Indices of `full` (texts with their prompt) in the batches to run: longest first, as many texts
@@ -380,8 +383,7 @@ class SentenceTransformerEmbedder:
         `encode` runs per batch), in the order given."""
         import torch
 
-        name = prompt_name or self.model.default_prompt_name
-        prompt = (self.model.prompts.get(name) if name else None) or ""
+        prompt = self._prompt_text(prompt_name)
         out = [None] * len(texts)
         for batch in self._batches([prompt + t for t in texts]):
             vecs = self._forward([texts[i] for i in batch], prompt_name)

@@ -110,7 +110,10 @@ def model_ref(settings=None) -> ModelRef:
                     {k: prompts[k] for k in (query, passage) if k})
 
 
-def load_embeddings(ref: ModelRef, batch_size: int = 32):
+TUTORIAL_BATCH = 32  # sentence-transformers' default batch, as the tutorial pipeline runs it
+
+
+def load_embeddings(ref: ModelRef):
     """`HuggingFaceEmbeddings` over the model folder: offline, safetensors only, no remote code,
     normalised vectors, the model's prompts for documents and queries, and sentence-transformers'
     default batch of 32 (what the tutorial pipeline runs; On Record's own batching is its settings')."""
@@ -118,7 +121,7 @@ def load_embeddings(ref: ModelRef, batch_size: int = 32):
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar (On Record's embedder does the same)
-    doc_kwargs: dict = {"normalize_embeddings": True, "batch_size": batch_size}
+    doc_kwargs: dict = {"normalize_embeddings": True, "batch_size": TUTORIAL_BATCH}
     query_kwargs: dict = {"normalize_embeddings": True}
     if ref.passage_prompt:
         doc_kwargs["prompt_name"] = ref.passage_prompt
